@@ -1,0 +1,50 @@
+"""The ``dgnn-lab`` command. Each subcommand is a module here exposing ``register(subparsers)`` and ``run(args)``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from dgnn_lab.cli.common import CLIError
+
+#: Subcommand modules, in the order ``--help`` lists them. A module missing from a checkout is skipped.
+COMMANDS = ("doctor", "datasets", "partition", "train", "lab")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dgnn-lab",
+        description="dgnn_lab: a lab for distributed graph neural network training.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"dgnn_lab.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"dgnn_lab.cli.{name}":
+                continue
+            raise
+        p = module.register(sub)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except CLIError as exc:
+        print(f"dgnn-lab {args.command}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"dgnn-lab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Runtime: worker processes (spawn or torchrun), the instrumented communicator, telemetry. Knows no models."""

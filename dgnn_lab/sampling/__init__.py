@@ -1,0 +1,1 @@
+"""Batch generation: node-, layer- and subgraph-wise samplers and feature caches."""

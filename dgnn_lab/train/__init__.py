@@ -1,0 +1,1 @@
+"""Execution models (full-graph, mini-batch) and communication protocols, built on ``dist`` and ``partition``."""

@@ -1,0 +1,1 @@
+"""ipywidgets front-ends built from ``viz``: the only place that imports ipywidgets."""
