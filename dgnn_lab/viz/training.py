@@ -1,0 +1,428 @@
+"""Training figures as pure functions of telemetry records (see the runtime contract for the record format).
+
+Every function takes the plain list of record dicts a run produced (live or from its JSONL log) and returns a
+``plotly.graph_objects.Figure``; nothing here starts processes or imports ``dist``/``train``. Each figure
+keeps the same traces in the same order however many records it is given, so a live dashboard can copy a new
+figure's state into an existing widget frame after frame.
+
+Every number drawn is measured by the workers (times from their monotonic clocks, bytes counted at the
+communicator). Figures take ``cores`` so that they can say when there are more workers than cores: then
+"wait" measures CPU contention as much as the algorithm, and the figures say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = [
+    "PHASES",
+    "PHASE_COLORS",
+    "bytes_by_purpose",
+    "bytes_heatmap_figure",
+    "bytes_matrix",
+    "comparison_figure",
+    "cores_of",
+    "curves_figure",
+    "epoch_curves",
+    "format_bytes",
+    "phase_bars_figure",
+    "phase_totals",
+    "timeline_figure",
+    "workers_note",
+    "world_size_of",
+]
+
+Record = Mapping[str, Any]
+
+PHASES = ("compute", "comm", "wait")
+PHASE_LABELS = {"compute": "compute", "comm": "communication", "wait": "waiting", "untimed": "untimed"}
+PHASE_COLORS = {"compute": "#4C78A8", "comm": "#F58518", "wait": "#E45756", "untimed": "#BAB0AC"}
+_ACC_KEYS = ("train_acc", "val_acc", "test_acc")
+_ACC_COLORS = {"train_acc": "#54A24B", "val_acc": "#B279A2", "test_acc": "#9D755D"}
+
+
+# ------------------------------------------------------------------------------------------- records
+
+def _check_records(records: Iterable[Record]) -> list[Record]:
+    out = list(records)
+    for i, r in enumerate(out):
+        if not isinstance(r, Mapping) or "type" not in r:
+            raise ValueError(f"record {i} is not a telemetry record (a dict with a 'type' key): {r!r:.80}")
+    return out
+
+
+def _epochs(records: list[Record]) -> list[Record]:
+    return sorted((r for r in records if r["type"] == "epoch"), key=lambda r: (r["epoch"], r["rank"]))
+
+
+def world_size_of(records: Iterable[Record], world_size: int | None = None) -> int:
+    """Number of workers: ``world_size`` if given, else from ``run``/``start`` records, else max rank + 1."""
+    if world_size is not None:
+        if int(world_size) < 1:
+            raise ValueError(f"world_size must be >= 1, got {world_size}")
+        return int(world_size)
+    best = 0
+    for r in _check_records(records):
+        if "world_size" in r and r["world_size"]:
+            best = max(best, int(r["world_size"]))
+        if r.get("rank") is not None:
+            best = max(best, int(r["rank"]) + 1)
+    return max(best, 1)
+
+
+def cores_of(records: Iterable[Record]) -> int | None:
+    """CPU cores the launcher saw, from its ``run`` record (None while the run has not reported it)."""
+    for r in _check_records(records):
+        if r["type"] == "run" and r.get("cores"):
+            return int(r["cores"])
+    return None
+
+
+def workers_note(world_size: int, cores: int | None) -> str:
+    """One honest line on workers vs cores, e.g. ``4 workers on 2 cores: oversubscribed ...``."""
+    w = f"{world_size} worker{'s' if world_size != 1 else ''}"
+    if cores is None:
+        return w
+    line = f"{w} on {cores} core{'s' if cores != 1 else ''}"
+    if world_size > cores:
+        line += ": oversubscribed, so waiting also measures CPU contention, not only the algorithm"
+    return line
+
+
+def format_bytes(n: float) -> str:
+    """``1234567 -> '1.23 MB'`` (decimal units, as network speeds are quoted)."""
+    n = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} TB"  # pragma: no cover
+
+
+def _title(main: str, world_size: int, cores: int | None, extra: str = "") -> dict:
+    sub = workers_note(world_size, cores)
+    if extra:
+        sub = f"{extra} · {sub}"
+    return {"text": f"{main}<br><sup>{sub}</sup>", "x": 0.0, "xanchor": "left", "font": {"size": 15}}
+
+
+def _worker_labels(world_size: int) -> list[str]:
+    return [f"worker {p}" for p in range(world_size)]
+
+
+# ------------------------------------------------------------------------------------------- tables
+
+def epoch_curves(records: Iterable[Record]) -> dict[str, list]:
+    """Per-epoch global loss and accuracies: ``{"epoch": [...], "loss": [...], "train_acc": [...], ...}``.
+
+    Loss and accuracies are reduced across workers, so any rank's record of an epoch carries them; the lowest
+    rank that has reported the epoch is used. Missing values are ``None`` (plotly leaves a gap).
+    """
+    seen: dict[int, Record] = {}
+    for r in _epochs(_check_records(records)):
+        seen.setdefault(int(r["epoch"]), r)
+    epochs = sorted(seen)
+    out: dict[str, list] = {"epoch": epochs}
+    for key in ("loss", *_ACC_KEYS):
+        out[key] = [seen[e].get(key) for e in epochs]
+    return out
+
+
+def phase_totals(records: Iterable[Record], world_size: int | None = None) -> dict[str, np.ndarray]:
+    """Seconds per worker summed over epoch records: ``compute``, ``comm``, ``wait``, ``epoch``, ``untimed``.
+
+    ``untimed`` is ``epoch - (compute + comm + wait)`` (clipped at 0): time inside the epoch that no phase
+    covered, shown rather than hidden so the bars add up to the measured epoch time.
+    """
+    records = _check_records(records)
+    size = world_size_of(records, world_size)
+    out = {k: np.zeros(size) for k in (*PHASES, "epoch", "untimed")}
+    counts = np.zeros(size, dtype=np.int64)
+    for r in _epochs(records):
+        p = int(r["rank"])
+        if p >= size:
+            raise ValueError(f"epoch record from rank {p}, but world_size is {size}")
+        for k in PHASES:
+            out[k][p] += float(r.get(f"{k}_s") or 0.0)
+        out["epoch"][p] += float(r.get("epoch_s") or 0.0)
+        counts[p] += 1
+    out["untimed"] = np.clip(out["epoch"] - out["compute"] - out["comm"] - out["wait"], 0.0, None)
+    out["epochs"] = counts
+    return out
+
+
+def bytes_matrix(
+    records: Iterable[Record], world_size: int | None = None, purpose_prefix: str | None = None
+) -> np.ndarray:
+    """``P x P`` int64 matrix of bytes sent over all epoch records: sender row, receiver column.
+
+    Counted from each sender's ``bytes_sent`` (wire sizes, as the communicator measured them); only purposes
+    starting with ``purpose_prefix`` when given (e.g. ``"halo"`` or ``"halo_fwd"``).
+    """
+    records = _check_records(records)
+    size = world_size_of(records, world_size)
+    m = np.zeros((size, size), dtype=np.int64)
+    for r in _epochs(records):
+        p = int(r["rank"])
+        for peer, by_purpose in (r.get("bytes_sent") or {}).items():
+            q = int(peer)
+            if not (0 <= p < size and 0 <= q < size):
+                raise ValueError(f"bytes from worker {p} to {q} outside a world of {size} workers")
+            for purpose, n in by_purpose.items():
+                if purpose_prefix is None or purpose.startswith(purpose_prefix):
+                    m[p, q] += int(n)
+    return m
+
+
+def _purpose_group(purpose: str) -> str:
+    if purpose.startswith("halo_fwd"):
+        return "halo forward"
+    if purpose.startswith("halo_bwd"):
+        return "halo backward"
+    if purpose.startswith("halo"):
+        return "halo"
+    return {"grad_allreduce": "gradient all-reduce", "eval": "evaluation", "metrics": "metrics"}.get(
+        purpose, purpose
+    )
+
+
+def bytes_by_purpose(records: Iterable[Record]) -> dict[str, int]:
+    """Total bytes sent by all workers, grouped as halo forward / halo backward / gradient all-reduce / ..."""
+    out: dict[str, int] = {}
+    for r in _epochs(_check_records(records)):
+        for by_purpose in (r.get("bytes_sent") or {}).values():
+            for purpose, n in by_purpose.items():
+                g = _purpose_group(purpose)
+                out[g] = out.get(g, 0) + int(n)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- figures
+
+def curves_figure(records: Iterable[Record], *, world_size: int | None = None, cores: int | None = None,
+                  total_epochs: int | None = None) -> go.Figure:
+    """Training loss (left axis) and train/val/test accuracy (right axis) per epoch.
+
+    Always four traces in the order loss, train_acc, val_acc, test_acc.
+    """
+    records = _check_records(records)
+    size = world_size_of(records, world_size)
+    c = epoch_curves(records)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=c["epoch"], y=c["loss"], name="training loss", mode="lines+markers",
+                             marker={"size": 4}, line={"color": "#4C78A8", "width": 2}))
+    for key in _ACC_KEYS:
+        fig.add_trace(go.Scatter(x=c["epoch"], y=c[key], name=key.replace("_acc", " accuracy"), yaxis="y2",
+                                 mode="lines", line={"color": _ACC_COLORS[key], "width": 2,
+                                                     "dash": "dot" if key == "train_acc" else "solid"}))
+    extra = "no epochs yet"
+    if c["epoch"]:
+        last = -1
+        parts = [f"epoch {c['epoch'][last]}" + (f"/{total_epochs - 1}" if total_epochs else "")]
+        if c["loss"][last] is not None:
+            parts.append(f"loss {c['loss'][last]:.4f}")
+        vals = [(v, i) for i, v in enumerate(c["val_acc"]) if v is not None]
+        if vals:
+            best, i = max(vals, key=lambda t: (t[0], -t[1]))
+            test = c["test_acc"][i]
+            parts.append(f"best val {best:.3f} @ epoch {c['epoch'][i]}"
+                         + (f" → test {test:.3f}" if test is not None else ""))
+        extra = " · ".join(parts)
+    fig.update_layout(
+        title=_title("Loss and accuracy", size, cores, extra),
+        xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
+        yaxis={"title": {"text": "training loss"}, "rangemode": "tozero"},
+        yaxis2={"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1]},
+        legend={"orientation": "h", "y": -0.22},
+        margin={"t": 70, "b": 40, "l": 60, "r": 60},
+        height=360,
+    )
+    return fig
+
+
+def phase_bars_figure(records: Iterable[Record], *, world_size: int | None = None,
+                      cores: int | None = None) -> go.Figure:
+    """Per-worker stacked bars of compute / communication / waiting / untimed seconds, summed over epochs.
+
+    Unequal compute bars are load imbalance; the title gives max/mean compute. Always four traces
+    (compute, comm, wait, untimed), one bar per worker.
+    """
+    records = _check_records(records)
+    size = world_size_of(records, world_size)
+    t = phase_totals(records, size)
+    labels = _worker_labels(size)
+    fig = go.Figure()
+    for k in (*PHASES, "untimed"):
+        share = np.divide(t[k], t["epoch"], out=np.zeros(size), where=t["epoch"] > 0)
+        fig.add_trace(go.Bar(
+            x=labels, y=t[k].tolist(), name=PHASE_LABELS[k], marker={"color": PHASE_COLORS[k]},
+            customdata=(100 * share).tolist(),
+            hovertemplate="%{x}: %{y:.3f} s " + PHASE_LABELS[k] + " (%{customdata:.0f}% of epoch time)"
+                          "<extra></extra>",
+        ))
+    n = int(t["epochs"].max()) if size else 0
+    extra = f"{n} epoch{'s' if n != 1 else ''}"
+    if n and t["compute"].mean() > 0:
+        extra += f" · imbalance (max/mean compute) {t['compute'].max() / t['compute'].mean():.2f}"
+    fig.update_layout(
+        title=_title("Where each worker's time went", size, cores, extra),
+        barmode="stack",
+        yaxis={"title": {"text": "seconds (sum over epochs)"}, "rangemode": "tozero"},
+        legend={"orientation": "h", "y": -0.15},
+        margin={"t": 70, "b": 40, "l": 60, "r": 20},
+        height=360,
+    )
+    return fig
+
+
+def bytes_heatmap_figure(records: Iterable[Record], *, world_size: int | None = None,
+                         cores: int | None = None, purpose_prefix: str | None = None) -> go.Figure:
+    """``P x P`` heatmap of bytes sent, sender row (top = worker 0), receiver column, summed over epochs.
+
+    One heatmap trace whose ``z`` is :func:`bytes_matrix`; cell text in kB/MB.
+    """
+    records = _check_records(records)
+    size = world_size_of(records, world_size)
+    m = bytes_matrix(records, size, purpose_prefix)
+    n_epochs = len({int(r["epoch"]) for r in _epochs(records)})
+    text = [[format_bytes(v) for v in row] for row in m.tolist()]
+    labels = _worker_labels(size)
+    fig = go.Figure(go.Heatmap(
+        z=m.tolist(), x=[f"to {lab}" for lab in labels], y=[f"from {lab}" for lab in labels],
+        text=text, texttemplate="%{text}", colorscale="Blues", zmin=0,
+        hovertemplate="%{y} %{x}: %{z:,} bytes<extra></extra>", colorbar={"title": {"text": "bytes"}},
+    ))
+    what = f"purposes {purpose_prefix}*" if purpose_prefix else "all purposes"
+    extra = f"{format_bytes(m.sum())} in {n_epochs} epoch{'s' if n_epochs != 1 else ''}, {what}"
+    fig.update_layout(
+        title=_title("Bytes moved (sender row → receiver column)", size, cores, extra),
+        yaxis={"autorange": "reversed"},
+        margin={"t": 70, "b": 40, "l": 90, "r": 20},
+        height=360,
+    )
+    return fig
+
+
+def timeline_figure(records: Iterable[Record], *, world_size: int | None = None, cores: int | None = None,
+                    last_epochs: int = 3) -> go.Figure:
+    """Per-worker timeline of compute / communication / waiting phases over the last ``last_epochs`` epochs.
+
+    Each worker's events are placed relative to the start of its own epoch (the clocks of different processes
+    are not compared); epochs are laid side by side, each as wide as its slowest worker. Synchronous training
+    ends every epoch at a collective, so the epoch starts line up to within that collective's skew. Always
+    three horizontal-bar traces (compute, comm, wait).
+    """
+    if int(last_epochs) < 1:
+        raise ValueError(f"last_epochs must be >= 1, got {last_epochs}")
+    records = _check_records(records)
+    size = world_size_of(records, world_size)
+    eps = _epochs(records)
+    shown = sorted({int(r["epoch"]) for r in eps})[-int(last_epochs):]
+    by_epoch: dict[int, list[Record]] = {e: [] for e in shown}
+    for r in eps:
+        if int(r["epoch"]) in by_epoch:
+            by_epoch[int(r["epoch"])].append(r)
+    bars: dict[str, tuple[list, list, list]] = {k: ([], [], []) for k in PHASES}
+    labels = _worker_labels(size)
+    shapes, annotations = [], []
+    offset = 0.0
+    for e in shown:
+        span = 0.0
+        for r in by_epoch[e]:
+            ev = r.get("events") or []
+            end = max((float(t1) for _, _, t1 in ev), default=0.0)
+            span = max(span, float(r.get("epoch_s") or 0.0), end)
+            for phase, t0, t1 in ev:
+                if phase in bars:
+                    base, width, y = bars[phase]
+                    base.append(offset + float(t0))
+                    width.append(float(t1) - float(t0))
+                    y.append(labels[int(r["rank"])])
+        shapes.append({"type": "line", "x0": offset, "x1": offset, "y0": 0, "y1": 1, "yref": "paper",
+                       "line": {"color": "#888", "width": 1, "dash": "dot"}})
+        annotations.append({"x": offset, "y": 1.0, "yref": "paper", "text": f"epoch {e}", "showarrow": False,
+                            "xanchor": "left", "yanchor": "bottom", "font": {"size": 11, "color": "#555"}})
+        offset += span
+    fig = go.Figure()
+    for k in PHASES:
+        base, width, y = bars[k]
+        fig.add_trace(go.Bar(
+            orientation="h", base=base, x=width, y=y, name=PHASE_LABELS[k],
+            marker={"color": PHASE_COLORS[k], "line": {"width": 0}},
+            hovertemplate="%{y}: " + PHASE_LABELS[k] + " %{x:.4f} s, from %{base:.4f} s<extra></extra>",
+        ))
+    extra = f"epochs {shown[0]}–{shown[-1]}, each worker's epoch start aligned" if shown else "no epochs yet"
+    fig.update_layout(
+        title=_title("Timeline of phases (recent epochs)", size, cores, extra),
+        barmode="overlay", bargap=0.35, shapes=shapes, annotations=annotations,
+        xaxis={"title": {"text": "seconds since the first shown epoch's start"}, "rangemode": "tozero"},
+        yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
+        legend={"orientation": "h", "y": -0.22},
+        margin={"t": 80, "b": 40, "l": 70, "r": 20},
+        height=360,
+    )
+    return fig
+
+
+def _per_epoch_means(records: list[Record]) -> tuple[dict[str, float], dict[str, float], int, int]:
+    eps = _epochs(records)
+    epochs = sorted({int(r["epoch"]) for r in eps})
+    skip = {epochs[0]} if len(epochs) > 2 else set()  # epoch 0 pays one-off costs (allocations, warm-up)
+    kept = [r for r in eps if int(r["epoch"]) not in skip]
+    n = max(len({int(r["epoch"]) for r in kept}), 1)
+    size = world_size_of(records)
+    times = {k: sum(float(r.get(f"{k}_s") or 0.0) for r in kept) / n / size for k in PHASES}
+    byte_groups: dict[str, float] = {}
+    for r in kept:
+        for by_purpose in (r.get("bytes_sent") or {}).values():
+            for purpose, b in by_purpose.items():
+                g = _purpose_group(purpose)
+                byte_groups[g] = byte_groups.get(g, 0.0) + int(b) / n
+    return times, byte_groups, len(skip), n
+
+
+def comparison_figure(runs: Mapping[str, Iterable[Record]], *, cores: int | None = None,
+                      title: str = "Runs compared") -> go.Figure:
+    """Side by side for several runs (e.g. METIS vs random, or 1..4 workers): time and bytes per epoch.
+
+    Left: seconds per epoch in compute / communication / waiting, averaged over workers. Right: bytes sent
+    per epoch by all workers together, by purpose. The first epoch is left out of both when a run has more
+    than two (it pays one-off costs); the axis titles say so.
+    """
+    if not runs:
+        raise ValueError("comparison_figure needs at least one run, got none")
+    names = list(runs)
+    stats = {name: _per_epoch_means(_check_records(recs)) for name, recs in runs.items()}
+    sizes = {name: world_size_of(_check_records(runs[name])) for name in names}
+    skipped = any(s[2] for s in stats.values())
+    note = " (epoch 0 left out)" if skipped else ""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
+                        subplot_titles=("seconds per epoch, mean over workers", "bytes sent per epoch"))
+    for k in PHASES:
+        fig.add_trace(go.Bar(x=names, y=[stats[n][0][k] for n in names], name=PHASE_LABELS[k],
+                             marker={"color": PHASE_COLORS[k]}, legendgroup="time",
+                             hovertemplate="%{x}: %{y:.4f} s " + PHASE_LABELS[k] + "<extra></extra>"),
+                      row=1, col=1)
+    groups = sorted({g for s in stats.values() for g in s[1]})
+    palette = ["#72B7B2", "#EECA3B", "#FF9DA6", "#9D755D", "#54A24B", "#B279A2", "#79706E"]
+    for i, g in enumerate(groups):
+        fig.add_trace(go.Bar(x=names, y=[stats[n][1].get(g, 0.0) for n in names], name=g,
+                             marker={"color": palette[i % len(palette)]}, legendgroup="bytes",
+                             hovertemplate="%{x}: %{y:,.0f} bytes " + g + "<extra></extra>"),
+                      row=1, col=2)
+    over = [n for n in names if cores is not None and sizes[n] > cores]
+    sub = f"{cores} cores" if cores is not None else ""
+    if over:
+        sub += f"; oversubscribed (more workers than cores): {', '.join(over)}; waiting includes contention"
+    fig.update_layout(
+        title={"text": f"{title}<br><sup>{sub}</sup>" if sub else title, "x": 0.0, "xanchor": "left"},
+        barmode="stack", height=380, margin={"t": 90, "b": 40, "l": 60, "r": 20},
+    )
+    fig.update_yaxes(title_text="seconds" + note, row=1, col=1)
+    fig.update_yaxes(title_text="bytes" + note, row=1, col=2)
+    return fig
