@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dgnn-lab {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `dgnn-lab ... | head`: the reader left; not an error worth a traceback
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

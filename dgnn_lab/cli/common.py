@@ -77,7 +77,7 @@ def table(rows: list[list[Any]], header: list[str]) -> str:
     lines = []
     for k, r in enumerate(cells):
         lines.append("  ".join(c.rjust(w) if k and _num(rows[k - 1][i]) else c.ljust(w)
-                               for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

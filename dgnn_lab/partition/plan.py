@@ -162,7 +162,7 @@ def build_plan(
             sends[q][p] = nodes[from_part == q]
         parts.append(PartPlan(part=p, owned=owned, halo_rings=rings, local_edge_index=local_ei,
                               local_edge_ids=eids))
-    for part, boundary in zip(parts, sends):
+    for part, boundary in zip(parts, sends, strict=True):
         part.boundary = dict(sorted(boundary.items()))
     return PartitionPlan(
         method=method, num_parts=num_parts, num_nodes=num_nodes, num_edges=edge_index.size(1), hops=hops,

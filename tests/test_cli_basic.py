@@ -1,0 +1,91 @@
+"""The foundation CLI: exit codes, JSON validity, one-line errors (no tracebacks)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dgnn_lab.cli import main
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_doctor_json(capsys):
+    code, out, _ = run_cli(capsys, "doctor", "--json")
+    report = json.loads(out)
+    names = {c["name"]: c for c in report["checks"]}
+    assert code == 0 and report["ok"] is True
+    for required in ("python", "torch", "gloo backend", "torch_geometric", "pymetis", "jupyterlab",
+                     "ipywidgets front-end", "anywidget front-end", "loopback port", "smoke mode"):
+        assert names[required]["status"] in ("ok", "warn"), required
+    assert all(c["status"] in ("ok", "warn", "fail") for c in report["checks"])
+
+
+def test_doctor_fails_with_fix_hint_when_something_is_missing(capsys, monkeypatch):
+    import dgnn_lab.doctor as doctor
+
+    real = doctor._version
+    monkeypatch.setattr(doctor, "_version", lambda d: None if d == "pymetis" else real(d))
+    code, out, _ = run_cli(capsys, "doctor")
+    assert code == 1
+    assert "[FAIL] pymetis" in out and "fix:" in out
+
+
+def test_doctor_reports_smoke_mode(capsys, monkeypatch):
+    monkeypatch.setenv("DGNN_LAB_SMOKE", "1")
+    _, out, _ = run_cli(capsys, "doctor", "--json")
+    smoke = next(c for c in json.loads(out)["checks"] if c["name"] == "smoke mode")
+    assert smoke["detail"].startswith("on")
+
+
+def test_datasets_json_and_table(capsys):
+    code, out, _ = run_cli(capsys, "datasets", "--json")
+    payload = json.loads(out)
+    assert code == 0
+    assert [d["name"] for d in payload["datasets"]] == ["karate", "csbm", "powerlaw", "cora", "citeseer", "pubmed"]
+    code, out, _ = run_cli(capsys, "datasets")
+    assert code == 0 and "karate" in out and "data root:" in out
+
+
+def test_datasets_data_root_marks_planetoid_available(capsys, planetoid_root):
+    _, out, _ = run_cli(capsys, "datasets", "--json", "--data-root", str(planetoid_root))
+    avail = {d["name"]: d["available"] for d in json.loads(out)["datasets"]}
+    assert avail["cora"] and avail["citeseer"] and not avail["pubmed"]
+
+
+def test_lab_dry_run_opens_the_welcome_notebook(capsys):
+    code, out, _ = run_cli(capsys, "lab", "--dry-run", "--no-browser")
+    assert code == 0 and "jupyterlab" in out and out.strip().endswith("--no-browser")
+    assert "00_welcome.ipynb" in out
+
+
+def test_lab_unknown_notebook_is_a_one_line_error(capsys):
+    code, _, err = run_cli(capsys, "lab", "--notebook", "nope.ipynb")
+    assert code == 2 and "no notebook 'nope.ipynb'" in err and "00_welcome.ipynb" in err
+
+
+def test_no_command_prints_help(capsys):
+    code, out, _ = run_cli(capsys)
+    assert code == 2 and "doctor" in out
+
+
+def test_console_script_entry_point():
+    # The installed `dgnn-lab` script and `python -m dgnn_lab.cli` reach the same main().
+    proc = subprocess.run([sys.executable, "-m", "dgnn_lab.cli", "datasets", "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["datasets"][0]["name"] == "karate"
+
+
+@pytest.mark.parametrize("argv", [["doctor", "--bogus"], ["datasets", "--json", "extra"]])
+def test_bad_arguments_exit_2(argv):
+    with pytest.raises(SystemExit) as err:
+        main(argv)
+    assert err.value.code == 2
