@@ -9,7 +9,7 @@ import sys
 from dgnn_lab.cli.common import CLIError
 
 #: Subcommand modules, in the order ``--help`` lists them. A module missing from a checkout is skipped.
-COMMANDS = ("doctor", "datasets", "partition", "train", "lab")
+COMMANDS = ("doctor", "datasets", "partition", "train", "demo", "lab")
 
 
 def build_parser() -> argparse.ArgumentParser:
