@@ -1,0 +1,217 @@
+"""The live dashboard driven by fake record feeds and a fake run handle (no processes, no browser)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import plotly.graph_objects as go
+import pytest
+
+from dgnn_lab.viz import training as vt
+from dgnn_lab.widgets.dashboard import Dashboard
+from tests.test_viz_training import fake_run_records
+
+
+def _stamped(records: list[dict], start: float) -> list[dict]:
+    """Records with emit times rewritten to ``start`` (real wall time) so latency can be measured."""
+    out = []
+    for r in records:
+        r = dict(r)
+        r["time"] = start
+        out.append(r)
+    return out
+
+
+def paced_feed(records: list[dict], gap_s: float):
+    """Yield records ``gap_s`` apart, stamping each with the wall time it is 'emitted'."""
+    for r in records:
+        time.sleep(gap_s)
+        r = dict(r)
+        r["time"] = time.time()
+        yield r
+
+
+class FakeHandle:
+    """Just enough of ``RunHandle``: records appended by a 'run' thread, status, stop(), wait()."""
+
+    def __init__(self, records: list[dict], gap_s: float = 0.002, world_size: int | None = None):
+        self._all = records
+        self._records: list[dict] = []
+        self._lock = threading.Lock()
+        self.status = "running"
+        self.world_size = world_size
+        self.config = {"epochs": max((r.get("epoch", -1) for r in records), default=-1) + 1}
+        self.stop_calls = 0
+        self._stopped = threading.Event()
+        self._gap = gap_s
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        for r in self._all:
+            if self._stopped.wait(self._gap):
+                break
+            r = dict(r)
+            r["time"] = time.time()
+            with self._lock:
+                self._records.append(r)
+        with self._lock:
+            self._records.append({"type": "run", "rank": None, "time": time.time(),
+                                  "status": "interrupted" if self._stopped.is_set() else "done",
+                                  "world_size": self.world_size, "cores": 2, "config": self.config})
+            self.status = "interrupted" if self._stopped.is_set() else "done"
+
+    def snapshot(self):
+        with self._lock:
+            return list(self._records)
+
+    def stop(self):
+        self.stop_calls += 1
+        self._stopped.set()
+
+    def wait(self, timeout=None):
+        self._thread.join(timeout)
+        return "result"
+
+
+def _figure_state(fig) -> dict:
+    d = json.loads(fig.to_json())
+    d["layout"].pop("template", None)
+    return d
+
+
+def test_final_frame_is_complete_and_equals_viz_of_all_records():
+    recs = [r for r in fake_run_records(3, epochs=12) if r["type"] != "run"]
+    dash = Dashboard(paced_feed(recs, 0.004), static=False, world_size=3, cores=2, total_epochs=12)
+    dash.wait(timeout=20)
+    assert dash.status == "done"
+    got = dash.records
+    assert len(got) == len(recs)
+    expected = {
+        "curves": vt.curves_figure(got, world_size=3, cores=2, total_epochs=12),
+        "phases": vt.phase_bars_figure(got, world_size=3, cores=2),
+        "bytes": vt.bytes_heatmap_figure(got, world_size=3, cores=2),
+        "timeline": vt.timeline_figure(got, world_size=3, cores=2),
+    }
+    for name, fig in expected.items():
+        widget = dash.figure_widgets[name]
+        assert isinstance(widget, go.FigureWidget)
+        assert _figure_state(widget) == _figure_state(fig), name
+    assert dash.progress.value == 12 and dash.progress.max == 12
+    assert dash.totals.value.startswith("epoch 12/12 · loss 0.0833")
+    assert "oversubscribed" in dash.status_html.value  # 3 workers, 2 cores
+    assert dash.stop_button.disabled
+
+
+def test_redraws_throttled_to_10_hz_and_latency_bounded():
+    recs = [r for r in fake_run_records(2, epochs=100) if r["type"] == "epoch"]  # 200 records in ~1 s
+    dash = Dashboard(paced_feed(recs, 0.005), static=False, world_size=2, cores=2, max_fps=10)
+    t0 = time.monotonic()
+    dash.wait(timeout=30)
+    elapsed = time.monotonic() - t0
+    s = dash.stats()
+    assert s["records"] == 200
+    live_frames = s["frames"] - 1
+    assert 2 <= live_frames <= elapsed * 10 + 2, s
+    assert s["min_interval_s"] >= 0.099, s
+    # a record reaches the screen within one frame interval plus a frame's own cost (generous on 2 cores)
+    assert s["latency_max_s"] < 0.1 + 4 * s["max_draw_s"] + 0.3, s
+
+
+def test_intermediate_frames_send_full_state():
+    # Pause the feed midway: the frame drawn then must equal the figures of the records seen so far.
+    recs = [r for r in fake_run_records(2, epochs=6) if r["type"] == "epoch"]
+    gate = threading.Event()
+
+    def feed():
+        yield from recs[:6]
+        gate.wait(10)
+        yield from recs[6:]
+
+    dash = Dashboard(feed(), static=False, world_size=2, cores=2)
+    deadline = time.monotonic() + 10
+    while dash.stats()["frames"] < 1 or dash._drawn < 6:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.15)
+    partial = vt.bytes_heatmap_figure(recs[:6], world_size=2, cores=2)
+    assert _figure_state(dash.figure_widgets["bytes"]) == _figure_state(partial)
+    assert list(dash.figure_widgets["curves"].data[0].x) == [0, 1, 2]
+    gate.set()
+    dash.wait(timeout=10)
+    assert list(dash.figure_widgets["curves"].data[0].x) == [0, 1, 2, 3, 4, 5]
+
+
+def test_constructor_returns_at_once_and_stop_button_calls_handle_stop():
+    recs = [r for r in fake_run_records(2, epochs=500) if r["type"] == "epoch"]
+    t0 = time.monotonic()
+    handle = FakeHandle(recs, gap_s=0.01, world_size=2)
+    dash = Dashboard(handle, static=False)
+    assert time.monotonic() - t0 < 2.0
+    assert dash.progress.max == 500  # from handle.config
+    time.sleep(0.3)
+    assert dash.status == "running"
+    dash.stop_button.click()
+    assert dash.wait(timeout=10) == "result"
+    assert handle.stop_calls == 1
+    assert dash.status == "interrupted"
+    assert "interrupted" in dash.status_html.value
+    assert dash.stop_button.description == "Stopped"
+    assert 0 < dash.progress.value < 500
+    assert len(dash.records) == len(handle.snapshot())  # the final frame took every record
+
+
+def test_worker_error_record_is_shown_with_traceback():
+    recs = [r for r in fake_run_records(2, epochs=2) if r["type"] == "epoch"]
+    tb = 'Traceback (most recent call last):\n  File "w.py", line 3\nRuntimeError: boom on rank 1'
+    recs.append({"type": "error", "rank": 1, "time": 0.0, "traceback": tb})
+    dash = Dashboard(iter(recs), static=False, world_size=2, cores=2)
+    dash.wait(timeout=10)
+    assert "worker 1 failed: RuntimeError: boom on rank 1" in dash.status_html.value
+    assert "<details>" in dash.status_html.value
+
+
+def test_feed_exception_reaches_wait():
+    def feed():
+        yield from fake_run_records(2, epochs=1)[:2]
+        raise OSError("run log unreadable")
+
+    dash = Dashboard(feed(), static=False)
+    with pytest.raises(OSError, match="run log unreadable"):
+        dash.wait(timeout=10)
+    assert dash.status == "failed"
+    assert "run log unreadable" in dash.status_html.value
+
+
+def test_static_mode_outside_a_kernel(capsys):
+    recs = fake_run_records(2, epochs=3)
+    dash = Dashboard(recs)  # pytest is not a kernel -> static
+    assert dash.static and dash.widget is None
+    dash.wait(timeout=10)
+    figs = dash.figures()
+    assert set(figs) == {"curves", "phases", "bytes", "timeline"}
+    assert all(type(f) is go.Figure for f in figs.values())
+    out = capsys.readouterr().out
+    assert "dgnn_lab dashboard (done): epoch 3" in out and "sent between workers" in out
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="RunHandle or an iterable"):
+        Dashboard(42)
+    with pytest.raises(ValueError, match="RunHandle or an iterable"):
+        Dashboard({"type": "epoch"})
+    with pytest.raises(ValueError, match="max_fps must be > 0"):
+        Dashboard([], max_fps=0)
+    with pytest.raises(ValueError, match="last_epochs must be >= 1"):
+        Dashboard([], last_epochs=0)
+
+
+def test_widgets_package_is_the_only_ipywidgets_importer():
+    import subprocess
+    import sys
+
+    code = "import sys, dgnn_lab.viz.training; print('ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
