@@ -1,0 +1,97 @@
+"""Tiny worker entries for the runtime's own tests and for trying the launcher by hand.
+
+Each is ``fn(ctx, config)``, importable by a freshly spawned process. They exchange known tensors, fail on
+purpose (raise, SIGKILL themselves, hang, never join a collective) or just stream records.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import torch
+
+from .context import WorkerContext
+
+
+def noop(ctx: WorkerContext, config: dict) -> dict:
+    """Do nothing; return a small dict that ends up in the ``done`` record."""
+    return {"ok": True, "pid": os.getpid()}
+
+
+def block(src: int, dst: int, rows: int, dim: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The block rank ``src`` sends to ``dst``: value = src * 1e6 + dst * 1e4 + row * 10 + column."""
+    r = torch.arange(rows, dtype=dtype).unsqueeze(1) * 10
+    c = torch.arange(dim, dtype=dtype).unsqueeze(0)
+    return src * 1e6 + dst * 1e4 + r + c
+
+
+def exchange_known(ctx: WorkerContext, config: dict) -> None:
+    """``config["rows"][src][dst]`` rows go from src to dst, ``config["dim"]`` wide, ``config["dtype"]``;
+    then an all-reduce of ``arange(n) * (rank + 1)``. Emits an ``epoch`` record with the received blocks
+    (``recv``), the reduced vector (``reduced``) and the communicator's stats."""
+    dtype = getattr(torch, config.get("dtype", "float64"))
+    rows, dim, me = config["rows"], int(config["dim"]), ctx.rank
+    send = [block(me, q, rows[me][q], dim, dtype).to(ctx.device) for q in range(ctx.world_size)]
+    recv_rows = [rows[q][me] for q in range(ctx.world_size)]
+    with ctx.comm.phase("compute"):
+        recv = ctx.comm.exchange(send, recv_rows, purpose="halo_fwd/L0")
+        vec = torch.arange(int(config.get("n", 10)), dtype=torch.float32, device=ctx.device) * (me + 1)
+        ctx.comm.all_reduce(vec, purpose="grad_allreduce")
+        ctx.comm.barrier("metrics")
+    stats = ctx.comm.take_epoch_stats()
+    ctx.emit({"type": "epoch", "epoch": 0, "epoch_s": 0.0, **stats,
+              "recv": [t.cpu().tolist() for t in recv], "reduced": vec.cpu().tolist()})
+
+
+def bandwidth(ctx: WorkerContext, config: dict) -> None:
+    """Exchange ``config["mb"]`` MB float32 blocks between all pairs ``config["reps"]`` times; emits one
+    ``epoch`` record per repetition (its ``comm_s`` is the transfer time)."""
+    dim = 256
+    rows = int(config.get("mb", 16) * 2**20) // (4 * dim)
+    send = [torch.randn(rows if q != ctx.rank else 0, dim, device=ctx.device) for q in range(ctx.world_size)]
+    recv_rows = [rows if q != ctx.rank else 0 for q in range(ctx.world_size)]
+    ctx.comm.take_epoch_stats()
+    for e in range(int(config.get("reps", 5))):
+        t0 = time.perf_counter()
+        ctx.comm.exchange(send, recv_rows, purpose="halo_fwd/L0")
+        ctx.emit({"type": "epoch", "epoch": e, "epoch_s": time.perf_counter() - t0,
+                  **ctx.comm.take_epoch_stats()})
+
+
+def stream(ctx: WorkerContext, config: dict) -> None:
+    """Emit an ``epoch`` record every ``config["interval"]`` s for ``config["epochs"]`` epochs (default:
+    forever), checking ``ctx.should_stop()`` only if ``config["cooperative"]``."""
+    interval = float(config.get("interval", 0.05))
+    epochs = config.get("epochs")
+    e = 0
+    while epochs is None or e < epochs:
+        if config.get("cooperative") and ctx.should_stop():
+            ctx.emit({"type": "stopped", "epoch": e})
+            return
+        time.sleep(interval)
+        ctx.emit({"type": "epoch", "epoch": e, "epoch_s": interval, "loss": 1.0 / (e + 1)})
+        e += 1
+
+
+def fail(ctx: WorkerContext, config: dict) -> None:
+    """Rank ``config["rank"]`` fails after ``config["after"]`` s in the way ``config["how"]`` says
+    (``raise``, ``sigkill``, ``exit``: os._exit(3), ``hang``: sleep without joining the next collective);
+    the other ranks wait in barriers (so they see the failure as a broken or timed-out collective)."""
+    how, bad, after = config.get("how", "raise"), int(config.get("rank", 1)), float(config.get("after", 0.2))
+    ctx.emit({"type": "epoch", "epoch": 0, "epoch_s": 0.0})
+    if ctx.rank == bad:
+        time.sleep(after)
+        if how == "raise":
+            raise ValueError(f"deliberate failure on rank {ctx.rank}")
+        if how == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if how == "exit":
+            os._exit(3)
+        if how == "hang":
+            time.sleep(3600)
+        raise ValueError(f"unknown failure mode {how!r}")
+    for _ in range(int(config.get("barriers", 1000))):
+        ctx.comm.barrier("metrics")
+        time.sleep(0.01)
