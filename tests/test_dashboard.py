@@ -96,6 +96,7 @@ def test_final_frame_is_complete_and_equals_viz_of_all_records():
         "timeline": vt.timeline_figure(got, world_size=3, cores=2),
     }
     for name, fig in expected.items():
+        fig.update_layout(width=dash.figure_width)
         widget = dash.figure_widgets[name]
         assert isinstance(widget, go.FigureWidget)
         assert _figure_state(widget) == _figure_state(fig), name
@@ -136,7 +137,7 @@ def test_intermediate_frames_send_full_state():
         assert time.monotonic() < deadline
         time.sleep(0.02)
     time.sleep(0.15)
-    partial = vt.bytes_heatmap_figure(recs[:6], world_size=2, cores=2)
+    partial = vt.bytes_heatmap_figure(recs[:6], world_size=2, cores=2).update_layout(width=560)
     assert _figure_state(dash.figure_widgets["bytes"]) == _figure_state(partial)
     assert list(dash.figure_widgets["curves"].data[0].x) == [0, 1, 2]
     gate.set()

@@ -83,14 +83,18 @@ def cores_of(records: Iterable[Record]) -> int | None:
     return None
 
 
-def workers_note(world_size: int, cores: int | None) -> str:
-    """One honest line on workers vs cores, e.g. ``4 workers on 2 cores: oversubscribed ...``."""
+def workers_note(world_size: int, cores: int | None, explain: bool = True) -> str:
+    """One honest line on workers vs cores, e.g. ``4 workers on 2 cores: oversubscribed, so waiting ...``.
+
+    ``explain=False`` gives the short form used under figure titles: ``4 workers on 2 cores (oversubscribed)``.
+    """
     w = f"{world_size} worker{'s' if world_size != 1 else ''}"
     if cores is None:
         return w
     line = f"{w} on {cores} core{'s' if cores != 1 else ''}"
     if world_size > cores:
-        line += ": oversubscribed, so waiting also measures CPU contention, not only the algorithm"
+        line += (": oversubscribed, so waiting also measures CPU contention, not only the algorithm" if explain
+                 else " (oversubscribed: waiting includes CPU contention)")
     return line
 
 
@@ -105,10 +109,8 @@ def format_bytes(n: float) -> str:
 
 
 def _title(main: str, world_size: int, cores: int | None, extra: str = "") -> dict:
-    sub = workers_note(world_size, cores)
-    if extra:
-        sub = f"{extra} · {sub}"
-    return {"text": f"{main}<br><sup>{sub}</sup>", "x": 0.0, "xanchor": "left", "font": {"size": 15}}
+    lines = [main, *(f"<sup>{t}</sup>" for t in (extra, workers_note(world_size, cores, explain=False)) if t)]
+    return {"text": "<br>".join(lines), "x": 0.0, "xanchor": "left", "font": {"size": 15}}
 
 
 def _worker_labels(world_size: int) -> list[str]:
@@ -237,9 +239,10 @@ def curves_figure(records: Iterable[Record], *, world_size: int | None = None, c
         title=_title("Loss and accuracy", size, cores, extra),
         xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
         yaxis={"title": {"text": "training loss"}, "rangemode": "tozero"},
-        yaxis2={"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1]},
+        yaxis2={"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1],
+                "tickmode": "linear", "tick0": 0, "dtick": 0.2, "tickformat": ".0%", "showgrid": False},
         legend={"orientation": "h", "y": -0.22},
-        margin={"t": 70, "b": 40, "l": 60, "r": 60},
+        margin={"t": 95, "b": 40, "l": 60, "r": 60},
         height=360,
     )
     return fig
@@ -274,7 +277,7 @@ def phase_bars_figure(records: Iterable[Record], *, world_size: int | None = Non
         barmode="stack",
         yaxis={"title": {"text": "seconds (sum over epochs)"}, "rangemode": "tozero"},
         legend={"orientation": "h", "y": -0.15},
-        margin={"t": 70, "b": 40, "l": 60, "r": 20},
+        margin={"t": 95, "b": 40, "l": 60, "r": 20},
         height=360,
     )
     return fig
@@ -302,7 +305,7 @@ def bytes_heatmap_figure(records: Iterable[Record], *, world_size: int | None = 
     fig.update_layout(
         title=_title("Bytes moved (sender row → receiver column)", size, cores, extra),
         yaxis={"autorange": "reversed"},
-        margin={"t": 70, "b": 40, "l": 90, "r": 20},
+        margin={"t": 95, "b": 40, "l": 90, "r": 20},
         height=360,
     )
     return fig
@@ -363,7 +366,7 @@ def timeline_figure(records: Iterable[Record], *, world_size: int | None = None,
         xaxis={"title": {"text": "seconds since the first shown epoch's start"}, "rangemode": "tozero"},
         yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
         legend={"orientation": "h", "y": -0.22},
-        margin={"t": 80, "b": 40, "l": 70, "r": 20},
+        margin={"t": 100, "b": 40, "l": 70, "r": 20},
         height=360,
     )
     return fig

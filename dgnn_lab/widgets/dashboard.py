@@ -71,11 +71,14 @@ class Dashboard:
 
     def __init__(self, source: Any, *, total_epochs: int | None = None, world_size: int | None = None,
                  cores: int | None = None, static: bool | None = None, max_fps: float = 10.0,
-                 last_epochs: int = 3, title: str | None = None) -> None:
+                 last_epochs: int = 3, title: str | None = None, figure_width: int = 560) -> None:
         if not max_fps > 0:
             raise ValueError(f"max_fps must be > 0, got {max_fps}")
         if int(last_epochs) < 1:
             raise ValueError(f"last_epochs must be >= 1, got {last_epochs}")
+        if int(figure_width) < 200:
+            raise ValueError(f"figure_width must be >= 200 pixels, got {figure_width}")
+        self.figure_width = int(figure_width)
         self.handle = source if _is_handle(source) else None
         if self.handle is None and (isinstance(source, (str, bytes, Mapping)) or not isinstance(source, Iterable)):
             raise ValueError(
@@ -218,12 +221,15 @@ class Dashboard:
 
     def _build_figures(self, records: list[dict]) -> dict[str, go.Figure]:
         size, cores = self._size(records), self._cores(records)
-        return {
+        figs = {
             "curves": vt.curves_figure(records, world_size=size, cores=cores, total_epochs=self._total(records)),
             "phases": vt.phase_bars_figure(records, world_size=size, cores=cores),
             "bytes": vt.bytes_heatmap_figure(records, world_size=size, cores=cores),
             "timeline": vt.timeline_figure(records, world_size=size, cores=cores, last_epochs=self.last_epochs),
         }
+        for fig in figs.values():  # a fixed width: the widget can't size itself to a grid cell reliably
+            fig.update_layout(width=self.figure_width)
+        return figs
 
     def _build_widgets(self) -> None:
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop",
@@ -239,10 +245,9 @@ class Dashboard:
             return
         figs = self._build_figures([])
         self.figure_widgets = {name: go.FigureWidget(fig) for name, fig in figs.items()}
-        self._grid = W.GridBox(
-            children=[self.figure_widgets[n] for n in _FIGURES],
-            layout=W.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))", width="100%"),
-        )
+        # two figures a row on a wide screen, one on a narrow one
+        self._grid = W.Box(children=[self.figure_widgets[n] for n in _FIGURES],
+                           layout=W.Layout(display="flex", flex_flow="row wrap", width="100%"))
         self.progress.layout.margin = "0 12px"
         header = W.HBox([self.stop_button, self.progress, self.totals], layout=W.Layout(align_items="center"))
         parts = [header, self.status_html, self._grid]
@@ -393,6 +398,7 @@ class Dashboard:
         self.status_html.value = "<br>".join(lines)
         if final:
             self.stop_button.disabled = True
+            self.stop_button.button_style = ""
             self.stop_button.description = "Stopped" if status in ("interrupted", "stopped") else "Finished"
 
     def _summary_text(self, records: list[dict]) -> str:

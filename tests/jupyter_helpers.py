@@ -1,0 +1,191 @@
+"""Drive a real JupyterLab with headless Chromium (Playwright for Python) for browser tests.
+
+Only Debian's ``/usr/bin/chromium`` (or ``$DGNN_LAB_CHROMIUM``) is used: tests never download a browser.
+JupyterLab runs on 127.0.0.1 with an empty token, its settings and workspaces in a scratch folder (so a
+user's settings can't change what the test sees), and notebook windowing off (cells scrolled out of view
+keep their DOM, so figures can be read from any cell).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def chromium_path() -> str | None:
+    """The system Chromium to drive, or None when it is not installed."""
+    cand = os.environ.get("DGNN_LAB_CHROMIUM") or "/usr/bin/chromium"
+    return cand if Path(cand).exists() else None
+
+
+def browser_unavailable_reason() -> str | None:
+    """Why a browser test cannot run here (None when it can)."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright for Python is not installed (pip install playwright; never `playwright install`)"
+    if chromium_path() is None:
+        return ("Debian's chromium is not installed at /usr/bin/chromium (apt-get install -y chromium), "
+                "and $DGNN_LAB_CHROMIUM is not set")
+    if shutil.which("jupyter", path=str(Path(sys.executable).parent)) is None:
+        return "jupyter (jupyterlab) is not installed next to this Python"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def jupyter_lab(root_dir: Path, scratch: Path, env: dict[str, str] | None = None, timeout_s: float = 60.0):
+    """Run ``jupyter lab`` serving ``root_dir`` on a free loopback port; yields its base URL.
+
+    The server runs in its own process group and is ended (then killed) on exit, kernels included.
+    """
+    settings = scratch / "lab-settings"
+    tracker = settings / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True, exist_ok=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    apputils = settings / "@jupyterlab" / "apputils-extension"
+    apputils.mkdir(parents=True, exist_ok=True)  # no "get Jupyter news?" toast over the page
+    (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    workspaces = scratch / "lab-workspaces"
+    workspaces.mkdir(exist_ok=True)
+    port = free_port()
+    jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent))
+    cmd = [jupyter, "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1", "--ServerApp.port_retries=0",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None", "--IdentityProvider.token=",
+           "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root_dir}",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    full_env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
+                "JUPYTERLAB_WORKSPACES_DIR": str(workspaces), **(env or {})}
+    log = open(scratch / "jupyter-lab.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=root_dir,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{_tail(scratch / 'jupyter-lab.log')}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"jupyter lab not up after {timeout_s} s:\n{_tail(scratch / 'jupyter-lab.log')}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        _end_group(proc)
+        log.close()
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    """SIGTERM then SIGKILL the server's own process group (the server and the kernels it started)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        pass
+
+
+def _tail(path: Path, n: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+# JavaScript run in the page ---------------------------------------------------------------------------
+
+#: State of the current notebook's cells: execution counts, error outputs, kernel status.
+NOTEBOOK_STATE_JS = """
+() => {
+  const app = window.jupyterapp;
+  const w = app && app.shell.currentWidget;
+  if (!w || !w.content || !w.content.model || !w.sessionContext) return null;
+  const cells = w.content.model.cells;
+  const out = [];
+  for (let i = 0; i < cells.length; i++) {
+    const c = cells.get(i);
+    if (c.type !== 'code') continue;
+    const errors = [];
+    for (let j = 0; j < c.outputs.length; j++) {
+      const o = c.outputs.get(j).toJSON();
+      if (o.output_type === 'error') errors.push(o.ename + ': ' + o.evalue);
+    }
+    out.push({index: i, count: c.executionCount, errors: errors,
+              source: c.sharedModel.getSource().slice(0, 80)});
+  }
+  const k = w.sessionContext.session && w.sessionContext.session.kernel;
+  return {cells: out, kernel: k ? k.status : null, kernelName: w.sessionContext.kernelDisplayName};
+}
+"""
+
+#: Every plotly plot on the page: its title and its traces' type, name, x, y, z.
+PLOTLY_FIGURES_JS = """
+() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => ({
+  title: (gd.layout && gd.layout.title && (gd.layout.title.text || gd.layout.title)) || '',
+  traces: (gd.data || []).map(t => ({type: t.type || 'scatter', name: t.name || '',
+                                     x: t.x ? Array.from(t.x) : null, y: t.y ? Array.from(t.y) : null,
+                                     z: t.z ? Array.from(t.z, r => Array.from(r)) : null})),
+}))
+"""
+
+
+def open_notebook(page, base_url: str, name: str, timeout_s: float = 60.0) -> None:
+    """Open ``name`` in JupyterLab and wait until its kernel is idle."""
+    page.goto(f"{base_url}/lab/tree/{name}", wait_until="domcontentloaded", timeout=timeout_s * 1000)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+                           "window.jupyterapp.shell.currentWidget.sessionContext && "
+                           "window.jupyterapp.shell.currentWidget.sessionContext.session && "
+                           "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel && "
+                           "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+                           timeout=timeout_s * 1000, polling=250)
+
+
+def run_all_cells(page, timeout_s: float) -> dict:
+    """Run every cell (``notebook:run-all-cells``) and wait until all code cells have run or one failed.
+
+    Returns the final notebook state (see ``NOTEBOOK_STATE_JS``); raises ``TimeoutError`` with the state.
+    """
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    deadline = time.monotonic() + timeout_s
+    state = None
+    while time.monotonic() < deadline:
+        state = page.evaluate(NOTEBOOK_STATE_JS)
+        if state and state["cells"]:
+            if any(c["errors"] for c in state["cells"]):
+                return state
+            if all(c["count"] is not None for c in state["cells"]) and state["kernel"] == "idle":
+                return state
+        time.sleep(0.5)
+    raise TimeoutError(f"notebook still running after {timeout_s} s: {state}")
