@@ -1,5 +1,25 @@
-"""Data partition: edge-cut and vertex-cut partitioners, the ``PartitionPlan`` and its statistics."""
+"""Data partition: edge-cut and vertex-cut partitioners, the ``PartitionPlan`` and its statistics.
 
+>>> plan = partition(data, 4, "metis", hops=2)          # or "random", "range", "ldg", "fennel", "hdrf", ...
+>>> partition_stats(plan, data).summary()
+"""
+
+from dgnn_lab.partition.api import (
+    BALANCE_KEYS,
+    DESCRIPTIONS,
+    EDGE_CUT_METHODS,
+    METHOD_OPTIONS,
+    METHODS,
+    parse_balance,
+    partition,
+)
+from dgnn_lab.partition.io import load_part, load_plan, save_plan
 from dgnn_lab.partition.plan import PartitionPlan, PartPlan, build_plan
+from dgnn_lab.partition.stats import PartitionStats, edge_cut, halo_growth, partition_stats
+from dgnn_lab.partition.vertex_cut import VERTEX_CUT_METHODS, build_vertex_cut_plan
 
-__all__ = ["PartPlan", "PartitionPlan", "build_plan"]
+__all__ = [
+    "BALANCE_KEYS", "DESCRIPTIONS", "EDGE_CUT_METHODS", "METHODS", "METHOD_OPTIONS", "VERTEX_CUT_METHODS",
+    "PartPlan", "PartitionPlan", "PartitionStats", "build_plan", "build_vertex_cut_plan", "edge_cut",
+    "halo_growth", "load_part", "load_plan", "parse_balance", "partition", "partition_stats", "save_plan",
+]

@@ -12,6 +12,14 @@ Definitions (edge-cut; all node ids global unless a name says local):
   ``L``-hop local graph is a prefix of the id space.
 * local edges of ``p``: every edge whose destination ``p`` owns, in local ids; that is all one GNN layer needs
   to compute ``p``'s owned outputs once the 1-hop halo rows have arrived.
+
+Vertex-cut plans (``kind == "vertex-cut"``, built by :mod:`dgnn_lab.partition.vertex_cut`) reuse the same
+fields with the PowerGraph meaning: every *edge* belongs to exactly one part (``edge_assignment``); a node
+appears on every part holding one of its edges (a replica); one replica is the master (``assignment``), the
+others are mirrors. Then ``owned[p]`` are ``p``'s masters, ``halo_rings == [mirrors]`` (one ring: replicas
+are synchronised every layer, there is no multi-hop halo), local edges are the edges assigned to ``p``
+(local ids: masters first, then mirrors), and ``boundary[p][q]`` are ``p``'s masters mirrored on ``q``: the
+rows a master broadcasts to its mirrors (the mirrors' partial aggregates travel the same pairs the other way).
 """
 
 from __future__ import annotations
@@ -35,9 +43,24 @@ class PartPlan:
     local_edge_ids: Tensor
     boundary: dict[int, Tensor] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        rings = ", ".join(str(r.numel()) for r in self.halo_rings)
+        return (f"PartPlan(part={self.part}, owned={self.num_owned}, halo_rings=[{rings}], "
+                f"local_edges={self.local_edge_ids.numel()}, sends_to={sorted(self.boundary)})")
+
     @property
     def num_owned(self) -> int:
         return self.owned.numel()
+
+    @property
+    def masters(self) -> Tensor:
+        """Vertex-cut name for :attr:`owned`: the nodes whose master replica lives here."""
+        return self.owned
+
+    @property
+    def mirrors(self) -> Tensor:
+        """Vertex-cut name for ring 1: replicas here whose master is elsewhere (edge-cut: the 1-hop halo)."""
+        return self.halo_rings[0] if self.halo_rings else torch.empty(0, dtype=torch.long)
 
     def halo(self, hops: int | None = None) -> Tensor:
         """The ``hops``-hop halo (all rings when ``hops`` is None), in local-id order."""
@@ -77,6 +100,13 @@ class PartitionPlan:
     edge_assignment: Tensor | None = None
     seed: int = 0
     options: dict = field(default_factory=dict)
+    #: wall seconds per stage (``"assign"``: the partitioner, ``"build"``: this plan); ``seconds`` is their sum
+    timings: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"PartitionPlan(method={self.method!r}, kind={self.kind!r}, num_parts={self.num_parts}, "
+                f"num_nodes={self.num_nodes}, num_edges={self.num_edges}, hops={self.hops}, "
+                f"seconds={self.seconds:.3g})")
 
     def boundary(self, p: int, q: int) -> Tensor:
         """Rows part ``p`` sends to part ``q`` in one synchronous layer (global ids)."""
@@ -106,6 +136,32 @@ def _check_assignment(assignment: Tensor, num_nodes: int, num_parts: int) -> Ten
     return assignment
 
 
+#: Up to this many parts, grouping scans the data once per part (no sort); beyond it, one stable sort.
+_SCAN_PARTS = 16
+
+
+def _group(values: Tensor, num_parts: int) -> list[Tensor]:
+    """For each part ``p``, the (ascending) positions ``i`` with ``values[i] == p``."""
+    if num_parts <= _SCAN_PARTS:
+        return [(values == p).nonzero().flatten() for p in range(num_parts)]
+    order = torch.argsort(values, stable=True)
+    return list(torch.split(order, torch.bincount(values, minlength=num_parts).tolist()))
+
+
+def _halo_ring1(cut_src: Tensor, cut_part: Tensor, num_nodes: int, num_parts: int) -> list[Tensor]:
+    """For each part, the distinct sources of cut edges into it, ascending (its 1-hop halo)."""
+    if num_parts <= _SCAN_PARTS:
+        out = []
+        mark = torch.zeros(num_nodes, dtype=torch.bool)
+        for p in range(num_parts):
+            mark[cut_src[cut_part == p]] = True
+            out.append(mark.nonzero().flatten())
+            mark[out[-1]] = False
+        return out
+    key = torch.unique(cut_part * num_nodes + cut_src)  # sorted by (part, node)
+    return list(torch.split(key % num_nodes, torch.bincount(key // num_nodes, minlength=num_parts).tolist()))
+
+
 def build_plan(
     edge_index: Tensor,
     num_nodes: int,
@@ -119,24 +175,14 @@ def build_plan(
     """Derive owned sets, halo rings, local edges and boundary sets from a node assignment."""
     assignment = _check_assignment(assignment, num_nodes, num_parts)
     src, dst = edge_index[0], edge_index[1]
-    psrc, pdst = assignment[src], assignment[dst]
+    pdst = assignment[dst]
+    # Every cut edge u->v puts u in part(v)'s ring 1; what q sends to p is p's ring 1 owned by q.
+    cut = assignment[src] != pdst
+    cut_src, cut_part = src[cut], pdst[cut]
 
-    # All parts' ring 1 and boundary sets at once: every cut edge u->v puts u in part(v)'s halo.
-    cut = psrc != pdst
-    key = torch.unique(pdst[cut] * num_nodes + src[cut])  # (receiving part, halo node), sorted
-    recv_part, halo_node = key // num_nodes, key % num_nodes
-    send_part = assignment[halo_node]
-
-    order = torch.argsort(assignment, stable=True)
-    counts = torch.bincount(assignment, minlength=num_parts)
-    owned_all = torch.split(order, counts.tolist())
-
-    edge_order = torch.argsort(pdst, stable=True)
-    edge_counts = torch.bincount(pdst, minlength=num_parts)
-    edges_by_part = torch.split(edge_order, edge_counts.tolist())
-
-    ring1_counts = torch.bincount(recv_part, minlength=num_parts)
-    ring1_all = torch.split(halo_node, ring1_counts.tolist())
+    owned_all = _group(assignment, num_parts)
+    edges_by_part = _group(pdst, num_parts)
+    ring1_all = _halo_ring1(cut_src, cut_part, num_nodes, num_parts)
 
     if hops > 1 and csr is None:
         csr = to_csr(edge_index, num_nodes)
@@ -155,9 +201,9 @@ def build_plan(
         eids = edges_by_part[p]
         local_ei = torch.stack([table[src[eids]], table[dst[eids]]])
         table[l2g] = -1
-        # p's ring-1 nodes owned by q are what q sends to p.
-        sel = recv_part == p
-        from_part, nodes = send_part[sel], halo_node[sel]
+        # p's ring-1 nodes owned by q are what q sends to p (ascending global ids).
+        nodes = ring1_all[p]
+        from_part = assignment[nodes]
         for q in torch.unique(from_part).tolist():
             sends[q][p] = nodes[from_part == q]
         parts.append(PartPlan(part=p, owned=owned, halo_rings=rings, local_edge_index=local_ei,

@@ -1,0 +1,203 @@
+"""``partition(data, num_parts, method)``: one entry point for every partitioner, returning a ``PartitionPlan``.
+
+A method is a name (see :data:`METHODS`) or your own function ``f(data, num_parts) -> assignment`` (one part
+id per node): the extension point a notebook exercise uses. Everything is deterministic for ``seed``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dgnn_lab.partition.edge_cut import random_assignment, range_assignment
+from dgnn_lab.partition.metis import metis_assignment
+from dgnn_lab.partition.plan import PartitionPlan, build_plan
+from dgnn_lab.partition.streaming import ORDERS, streaming_assignment
+from dgnn_lab.partition.vertex_cut import VERTEX_CUT_METHODS, build_vertex_cut_plan, vertex_cut_assignment
+
+EDGE_CUT_METHODS = ("random", "range", "metis", "ldg", "fennel")
+#: Every built-in method name, edge-cut first.
+METHODS = EDGE_CUT_METHODS + VERTEX_CUT_METHODS
+#: One-line descriptions (CLI help, widget tooltips, notebook tables).
+DESCRIPTIONS = {
+    "random": "edge-cut: each node to a random part (hash); the baseline",
+    "range": "edge-cut: contiguous blocks of node ids (CAGNET, Sancus)",
+    "metis": "edge-cut: METIS k-way multilevel min-cut (DistDGL); supports balance=",
+    "ldg": "edge-cut: one-pass streaming, linear deterministic greedy",
+    "fennel": "edge-cut: one-pass streaming, Fennel's modularity-like objective",
+    "edge-random": "vertex-cut: each edge to a random part (PowerGraph's random)",
+    "dbh": "vertex-cut: degree-based hashing (edge follows its lower-degree end)",
+    "hdrf": "vertex-cut: streaming, high-degree (nodes) replicated first",
+}
+#: Balance keys and what they balance (METIS vertex-weight constraints).
+BALANCE_KEYS = {"train": "training nodes per part", "degree": "edges (sum of degrees) per part"}
+#: Keyword options each method accepts (beyond seed/hops/balance).
+METHOD_OPTIONS: dict[str, dict[str, Any]] = {
+    "random": {}, "range": {}, "metis": {"ufactor": None},
+    "ldg": {"order": "random"}, "fennel": {"order": "random", "gamma": 1.5, "nu": 1.1, "alpha": None},
+    "edge-random": {}, "dbh": {}, "hdrf": {"lam": 1.0, "eps": 1.0},
+}
+
+Method = str | Callable[..., Any]
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+    return value
+
+
+def parse_balance(balance: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``"train,degree"``, ``["train"]``, ``None`` or ``()`` -> a tuple of known balance keys."""
+    if balance is None:
+        return ()
+    items = balance.split(",") if isinstance(balance, str) else list(balance)
+    keys: list[str] = []
+    for item in items:
+        key = str(item).strip().lower()
+        if not key:
+            continue
+        if key not in BALANCE_KEYS:
+            raise ValueError(f"unknown balance key {item!r}; valid keys: {', '.join(BALANCE_KEYS)}")
+        if key not in keys:
+            keys.append(key)
+    return tuple(keys)
+
+
+def _check_method(method: Method) -> str | Callable:
+    if callable(method):
+        return method
+    if isinstance(method, str) and method.strip().lower() in METHODS:
+        return method.strip().lower()
+    raise ValueError(f"unknown partition method {method!r}; valid methods: {', '.join(METHODS)} "
+                     "(or a function f(data, num_parts) -> assignment)")
+
+
+def _check_options(method: str, options: dict) -> dict:
+    allowed = METHOD_OPTIONS[method]
+    unknown = [k for k in options if k not in allowed]
+    if unknown:
+        names = ", ".join(allowed) or "none"
+        raise ValueError(f"method {method!r} takes no option {', '.join(map(repr, unknown))}; allowed: {names}")
+    if "order" in options and options["order"] not in ORDERS:
+        raise ValueError(f"unknown stream order {options['order']!r}; valid orders: {', '.join(ORDERS)}")
+    return {**{k: v for k, v in allowed.items() if v is not None}, **options}
+
+
+def _user_assignment(fn: Callable, data: Any, num_parts: int, num_nodes: int) -> Tensor:
+    """Call a user partitioner and validate what it returns, naming the function in every error."""
+    name = getattr(fn, "__name__", type(fn).__name__)
+    out = fn(data, num_parts)
+    try:
+        out = torch.as_tensor(np.asarray(out) if not isinstance(out, Tensor) else out)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"partitioner {name} must return one part id per node, got {type(out).__name__}: "
+                         f"{exc}") from None
+    if out.dim() != 1 or out.numel() != num_nodes:
+        raise ValueError(f"partitioner {name} returned an assignment of shape {tuple(out.shape)}; "
+                         f"expected one part id per node, shape ({num_nodes},)")
+    if out.dtype.is_floating_point or out.dtype.is_complex or out.dtype == torch.bool:
+        raise ValueError(f"partitioner {name} returned dtype {out.dtype}; part ids must be integers")
+    out = out.long()
+    bad = (out < 0) | (out >= num_parts)
+    if bool(bad.any()):
+        raise ValueError(f"partitioner {name} returned part id {out[bad][0].item()} (node "
+                         f"{bad.nonzero()[0].item()}); allowed part ids are 0..{num_parts - 1}")
+    return out
+
+
+def partition(
+    data: Any,
+    num_parts: int,
+    method: Method = "metis",
+    *,
+    seed: int = 0,
+    hops: int = 1,
+    balance: str | Iterable[str] | None = (),
+    **options: Any,
+) -> PartitionPlan:
+    """Partition ``data`` (a PyG ``Data``: ``edge_index``, ``num_nodes``, optional ``train_mask``).
+
+    ``method``: one of :data:`METHODS` or ``f(data, num_parts) -> assignment``. ``hops``: how many halo rings
+    the plan lists (a ``k``-layer GNN reads the ``k``-hop halo; ring 1 is always kept). ``balance``: METIS
+    vertex-weight constraints, ``"train"`` and/or ``"degree"`` (the other methods balance node counts or
+    edge counts by construction and reject it). ``options``: per method, see :data:`METHOD_OPTIONS`
+    (``order=`` for the streaming ones, ``ufactor=`` for METIS, ``lam=``/``eps=`` for HDRF, ...).
+
+    ``plan.seconds`` is the wall time of the partitioner plus building the plan (``plan.timings`` splits it).
+    """
+    num_nodes = int(data.num_nodes)
+    edge_index = data.edge_index
+    if num_nodes < 1:
+        raise ValueError("cannot partition an empty graph (num_nodes = 0)")
+    num_parts = _check_int("num_parts", num_parts, 1, num_nodes)
+    hops = _check_int("hops", hops, 0)
+    seed = _check_int("seed", seed, 0)
+    method = _check_method(method)
+    balance = parse_balance(balance)
+    if balance and method != "metis":
+        shown = method if isinstance(method, str) else getattr(method, "__name__", "custom")
+        raise ValueError(f"balance={','.join(balance)} needs method='metis' (METIS vertex-weight constraints); "
+                         f"{shown!r} balances node or edge counts by construction")
+    train_mask = getattr(data, "train_mask", None)
+    if "train" in balance and train_mask is None:
+        raise ValueError("balance='train' needs data.train_mask, which this graph does not have")
+
+    if callable(method) and options:
+        raise ValueError(f"options {', '.join(map(repr, options))} apply to built-in methods only")
+
+    notes: list[str] = []
+    t0 = time.perf_counter()
+    if callable(method):
+        name = getattr(method, "__name__", "custom")
+        assignment = _user_assignment(method, data, num_parts, num_nodes)
+        kind, opts = "edge-cut", {}
+    else:
+        name = method
+        opts = _check_options(method, options)
+        kind = "vertex-cut" if method in VERTEX_CUT_METHODS else "edge-cut"
+        if method == "random":
+            assignment = random_assignment(num_nodes, num_parts, seed)
+        elif method == "range":
+            assignment = range_assignment(num_nodes, num_parts)
+        elif method == "metis":
+            assignment = metis_assignment(edge_index, num_nodes, num_parts, seed=seed, balance=balance,
+                                          train_mask=train_mask, notes=notes, **opts)
+        elif method in ("ldg", "fennel"):
+            assignment = streaming_assignment(edge_index, num_nodes, num_parts, method, seed=seed, **opts)
+        else:
+            assignment = vertex_cut_assignment(edge_index, num_nodes, num_parts, method, seed=seed, **opts)
+    t1 = time.perf_counter()
+    if kind == "vertex-cut":
+        plan = build_vertex_cut_plan(edge_index, num_nodes, assignment, num_parts, method=name, seed=seed)
+        if hops > 1:
+            notes.append(f"hops={hops} ignored: a vertex-cut plan synchronises each node's replicas every "
+                         "layer instead of reading a multi-hop halo")
+    else:
+        plan = build_plan(edge_index, num_nodes, assignment, num_parts, hops=hops, method=name)
+    t2 = time.perf_counter()
+    plan.seed = seed
+    plan.options = {**opts, **({"balance": list(balance)} if balance else {})}
+    plan.notes = notes
+    plan.timings = {"assign": t1 - t0, "build": t2 - t1}
+    plan.seconds = t2 - t0
+    return plan
+
+
+def method_signature(method: str) -> str:
+    """``"fennel(order='random', gamma=1.5, nu=1.1, alpha=None)"``: for help texts."""
+    opts = METHOD_OPTIONS[method]
+    return f"{method}({', '.join(f'{k}={v!r}' for k, v in opts.items())})"
+
+
+__all__ = ["BALANCE_KEYS", "DESCRIPTIONS", "EDGE_CUT_METHODS", "METHODS", "METHOD_OPTIONS", "parse_balance",
+           "partition", "method_signature"]
