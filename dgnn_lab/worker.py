@@ -17,10 +17,10 @@ import os
 import signal
 import sys
 import time
-import traceback
 from pathlib import Path
 
 from dgnn_lab.dist.context import init_worker, parse_entry, resolve_backend, run_entry, shutdown
+from dgnn_lab.dist.launch import error_record
 from dgnn_lab.dist.telemetry import JsonlWriter, jsonable
 
 
@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, SystemExit) and e.code in (0, None):
             pass
         else:
-            tb = traceback.format_exc()
-            writer.write(jsonable({"type": "error", "rank": rank, "time": time.time(), "traceback": tb,
-                                   "exception": f"{type(e).__name__}: {e}"[:2000]}))
+            rec = error_record(rank, e)
+            tb = rec["traceback"]
+            writer.write(jsonable(rec))
             writer.close()
             print(f"dgnn_lab.worker rank {rank} failed:\n{tb}", file=sys.stderr, flush=True)
             os._exit(1)

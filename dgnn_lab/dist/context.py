@@ -161,7 +161,7 @@ def init_worker(*, rank: int, world_size: int, local_rank: int, local_world_size
                 sink: Callable[[dict], None] | None = None, stop: Callable[[], bool] | None = None,
                 run_dir: Path | None = None) -> WorkerContext:
     """Set threads and device, join the process group (``store`` given, or ``env://``), build the context
-    and emit a ``ready`` record with the rendezvous time ``init_s``."""
+    and emit a ``ready`` record with the rendezvous time ``init_s`` and address (``where``, for messages)."""
     cores = cpu_cores()
     threads = num_threads if num_threads is not None else default_threads(cores, local_world_size)
     torch.set_num_threads(threads)
@@ -181,11 +181,12 @@ def init_worker(*, rank: int, world_size: int, local_rank: int, local_world_size
             f"a peer never joined, died during start-up, or the address/port/interface is wrong. "
             f"Backend error: {e}") from e
     init_s = time.perf_counter() - t0
+    rendezvous = where.strip().strip("()")
     comm = Communicator(rank, world_size, device, backend, timeout_s=timeout_s)
     ctx = WorkerContext(rank=rank, world_size=world_size, device=device, backend=backend, num_threads=threads,
                         comm=comm, run_dir=run_dir, local_rank=local_rank, local_world_size=local_world_size,
                         cores=cores, _sink=sink, _stop=stop)
-    ctx.emit({"type": "ready", "init_s": init_s, **ctx.describe()})
+    ctx.emit({"type": "ready", "init_s": init_s, "rendezvous": rendezvous, **ctx.describe()})
     return ctx
 
 

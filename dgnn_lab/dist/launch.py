@@ -42,7 +42,9 @@ from typing import Any
 
 import torch.distributed as dist
 
+from .communicator import CommunicationError
 from .context import (
+    RendezvousError,
     cpu_cores,
     default_threads,
     init_worker,
@@ -143,11 +145,27 @@ def _worker_main(rank: int, spec: dict, conn: mpc.Connection, stop_event: Any) -
         if isinstance(e, SystemExit) and e.code in (0, None):
             pass
         else:
-            sink({"type": "error", "rank": rank, "time": time.time(), "traceback": traceback.format_exc(),
-                  "exception": f"{type(e).__name__}: {e}"[:2000]})
+            sink(error_record(rank, e))
             _flush_and_exit(conn, 1)
     shutdown()
     _flush_and_exit(conn, 0)
+
+
+_PEER_FAILURE_TEXT = ("Connection closed by peer", "Connection reset by peer", "Broken pipe",
+                      "NCCL communicator was aborted", "Socket Timeout")
+
+
+def is_peer_failure(e: BaseException) -> bool:
+    """Whether ``e`` looks like the *consequence* of another rank failing (a broken connection, a timed-out
+    collective) rather than a failure of its own. The supervisor blames such a rank only if no rank failed
+    on its own."""
+    return isinstance(e, (CommunicationError, RendezvousError)) or any(t in str(e) for t in _PEER_FAILURE_TEXT)
+
+
+def error_record(rank: int, e: BaseException) -> dict:
+    """The ``error`` record for an exception being handled (call it inside ``except``)."""
+    return {"type": "error", "rank": rank, "time": time.time(), "traceback": traceback.format_exc(),
+            "exception": f"{type(e).__name__}: {e}"[:2000], "peer_failure": is_peer_failure(e)}
 
 
 def _flush_and_exit(conn: mpc.Connection, code: int) -> None:
@@ -381,15 +399,23 @@ class RunHandle:
         self._wait_eof({i for i in failed if procs[i].exitcode is not None}, timeout=2.0)
         failed |= set(self._errors)
 
-        def when(i: int) -> float:
+        def blame(i: int) -> tuple[bool, float, int]:
+            # own failures (an exception of its own, or death without a traceback) before peer failures
+            # (broken connections, collective timeouts), then earliest first
             rec = self._errors.get(i)
-            return rec["time"] if rec is not None else exit_seen.get(i, time.time())
+            if rec is None:
+                return (False, exit_seen.get(i, time.time()), i)
+            return (bool(rec.get("peer_failure")), rec["time"], i)
 
-        rank = min(failed, key=lambda i: (when(i), i))
+        rank = min(failed, key=blame)
         rec = self._errors.get(rank)
         code = procs[rank].exitcode
         if rec is not None:
             tb = rec.get("traceback", "")
+            healthy = [i for i in range(len(procs)) if i not in failed]
+            if rec.get("peer_failure") and healthy:
+                tb += (f"\n(no rank failed on its own; rank(s) {healthy} were still running without an error: "
+                       "a rank that hangs, or never reaches the same collective, makes its peers time out)")
         else:
             how = f"was killed by {_signal_name(-code)}" if code is not None and code < 0 else \
                 f"exited with code {code}"

@@ -10,12 +10,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .telemetry import jsonable, read_run_records
+
+if TYPE_CHECKING:  # pandas is imported on use: worker processes never pay for it
+    import pandas as pd
 
 RESULT_FILE = "result.json"
 _EPOCH_SCALARS = ("epoch_s", "compute_s", "comm_s", "wait_s", "loss", "train_acc", "val_acc", "test_acc",
@@ -59,6 +61,8 @@ class RunResult:
     def epochs(self) -> pd.DataFrame:
         """One row per worker per epoch record: rank, epoch, the scalar metrics, and total bytes sent /
         received that epoch (all peers and purposes). Sorted by epoch, then rank."""
+        import pandas as pd
+
         rows = []
         for r in self._epoch_records():
             row = {"rank": r.get("rank"), "epoch": r.get("epoch")}
@@ -76,6 +80,8 @@ class RunResult:
 
     def bytes_table(self) -> pd.DataFrame:
         """Long format: one row per (epoch, rank, direction, peer, purpose) with its byte count."""
+        import pandas as pd
+
         rows = []
         for r in self._epoch_records():
             for direction in ("sent", "recv"):

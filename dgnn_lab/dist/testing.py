@@ -29,13 +29,16 @@ def block(src: int, dst: int, rows: int, dim: int, dtype: torch.dtype = torch.fl
 
 def exchange_known(ctx: WorkerContext, config: dict) -> None:
     """``config["rows"][src][dst]`` rows go from src to dst, ``config["dim"]`` wide, ``config["dtype"]``;
-    then an all-reduce of ``arange(n) * (rank + 1)``. Emits an ``epoch`` record with the received blocks
+    then an all-reduce of ``arange(n) * (rank + 1)`` and a barrier; rank ``config["slow_rank"]`` (if any)
+    first computes for ``config["delay"]`` s. Emits an ``epoch`` record with the received blocks
     (``recv``), the reduced vector (``reduced``) and the communicator's stats."""
     dtype = getattr(torch, config.get("dtype", "float64"))
     rows, dim, me = config["rows"], int(config["dim"]), ctx.rank
     send = [block(me, q, rows[me][q], dim, dtype).to(ctx.device) for q in range(ctx.world_size)]
     recv_rows = [rows[q][me] for q in range(ctx.world_size)]
     with ctx.comm.phase("compute"):
+        if me == config.get("slow_rank"):
+            time.sleep(float(config.get("delay", 0.5)))  # a straggler: its peers should see wait, not comm
         recv = ctx.comm.exchange(send, recv_rows, purpose="halo_fwd/L0")
         vec = torch.arange(int(config.get("n", 10)), dtype=torch.float32, device=ctx.device) * (me + 1)
         ctx.comm.all_reduce(vec, purpose="grad_allreduce")
