@@ -158,14 +158,20 @@ def test_records_stream_while_running_then_stop_is_interrupted_and_round_trips(t
     assert (tmp_path / "r" / "config.json").exists() and (tmp_path / "r" / "worker-0.log").exists()
 
 
-def test_cooperative_stop_ends_cleanly(tmp_path):
+def test_cooperative_stop_from_inside_on_record_ends_cleanly(tmp_path):
+    """A Stop button may call ``stop()`` from the telemetry thread itself: it must not wait on itself."""
+    asked = []
+
+    def on_record(rec):
+        if rec["type"] == "epoch" and not asked:
+            asked.append(time.time())
+            h.stop()
+
     h = launch("dgnn_lab.dist.testing:stream", {"interval": 0.02, "cooperative": True}, 1,
-               run_dir=tmp_path / "r", stop_grace_s=30)
-    while not any(r["type"] == "epoch" for r in h.snapshot()):
-        time.sleep(0.02)
-    t0 = time.time()
-    assert h.stop() == "interrupted"
-    assert time.time() - t0 < 5  # ended on its own, well before the 30 s grace
+               run_dir=tmp_path / "r", stop_grace_s=30, on_record=on_record)
+    res = h.wait(timeout=60)
+    assert res.status == "interrupted"
+    assert time.time() - asked[0] < 5  # the worker saw should_stop() and ended, well before the 30 s grace
     assert [r["type"] for r in h.records][-3:] == ["stopped", "done", "run"]
 
 

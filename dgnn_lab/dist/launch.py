@@ -134,8 +134,12 @@ def _worker_main(rank: int, spec: dict, conn: mpc.Connection, stop_event: Any) -
 
     try:
         ws = spec["world_size"]
-        store = dist.TCPStore("127.0.0.1", spec["store_port"], ws, is_master=False,
-                              timeout=datetime.timedelta(seconds=spec["timeout_s"]))
+        try:
+            store = dist.TCPStore("127.0.0.1", spec["store_port"], ws, is_master=False,
+                                  timeout=datetime.timedelta(seconds=spec["timeout_s"]))
+        except (RuntimeError, TimeoutError) as e:
+            raise RendezvousError(f"rank {rank} could not reach the launcher's TCPStore at 127.0.0.1:"
+                                  f"{spec['store_port']} within {spec['timeout_s']:g} s: {e}") from e
         ctx = init_worker(rank=rank, world_size=ws, local_rank=rank, local_world_size=ws,
                           backend=spec["backend"], timeout_s=spec["timeout_s"], num_threads=spec["num_threads"],
                           store=store, where=f" (TCPStore 127.0.0.1:{spec['store_port']})", sink=sink,
@@ -219,6 +223,7 @@ class RunHandle:
         (run_dir / "config.json").write_text(json.dumps(
             {"entry": entry, "config": config, "world_size": world_size, "backend": backend,
              "timeout_s": timeout_s, "threads_per_worker": num_threads, "run_dir": str(run_dir)}, indent=2))
+        self._drain_thread: threading.Thread | None = None
         self._supervisor = threading.Thread(target=self._supervise, name=f"dgnn-supervisor-{run_dir.name}",
                                             daemon=True)
 
@@ -259,6 +264,8 @@ class RunHandle:
         ``stop_grace_s``, reap them all, record status ``interrupted``. Blocks until done (or ``timeout``);
         returns the final status (a run that already ended keeps its status)."""
         self._stop_requested.set()
+        if threading.current_thread() in (self._supervisor, self._drain_thread):
+            return self._status  # called from on_record: waiting here would block the drain it waits for
         self._finished.wait(timeout)
         return self._status
 
@@ -324,7 +331,6 @@ class RunHandle:
 
     def _supervise(self) -> None:
         procs: list[Any] = []
-        drain: threading.Thread | None = None
         status, error = "failed", None
         store = None
         try:
@@ -347,8 +353,9 @@ class RunHandle:
                 readers[r] = rank
                 procs.append(p)
                 self.pids.append(p.pid)
-            drain = threading.Thread(target=self._drain, args=(readers,), name="dgnn-telemetry", daemon=True)
-            drain.start()
+            self._drain_thread = threading.Thread(target=self._drain, args=(readers,), name="dgnn-telemetry",
+                                                  daemon=True)
+            self._drain_thread.start()
             status, error = self._monitor(procs, stop_event)
         except BaseException as e:  # noqa: BLE001 - the launcher's own failure is reported, never swallowed
             status = "interrupted" if self._stop_requested.is_set() else "failed"

@@ -49,18 +49,40 @@ def exchange_known(ctx: WorkerContext, config: dict) -> None:
 
 
 def bandwidth(ctx: WorkerContext, config: dict) -> None:
-    """Exchange ``config["mb"]`` MB float32 blocks between all pairs ``config["reps"]`` times; emits one
-    ``epoch`` record per repetition (its ``comm_s`` is the transfer time)."""
+    """Exchange ``config["mb"]`` MB float32 blocks between all pairs, ``config["reps"]`` times, first with
+    raw ``torch.distributed`` point-to-point calls into reused receive buffers (``raw_s``) and into fresh ones
+    (``raw_fresh_s``, the baseline: ``exchange`` returns new tensors), then through ``ctx.comm.exchange``;
+    emits one ``bench`` record per repetition with the times."""
+    import torch.distributed as dist
+
     dim = 256
-    rows = int(config.get("mb", 16) * 2**20) // (4 * dim)
-    send = [torch.randn(rows if q != ctx.rank else 0, dim, device=ctx.device) for q in range(ctx.world_size)]
-    recv_rows = [rows if q != ctx.rank else 0 for q in range(ctx.world_size)]
+    rows = int(float(config.get("mb", 16)) * 2**20) // (4 * dim)
+    me, p = ctx.rank, ctx.world_size
+    send = [torch.randn(rows if q != me else 0, dim, device=ctx.device) for q in range(p)]
+    recv = [torch.empty(rows if q != me else 0, dim, device=ctx.device) for q in range(p)]
+    recv_rows = [t.shape[0] for t in recv]
     ctx.comm.take_epoch_stats()
     for e in range(int(config.get("reps", 5))):
+        dist.barrier()
         t0 = time.perf_counter()
+        ops = [dist.P2POp(op, t, q) for q in range(p) if q != me
+               for op, t in ((dist.irecv, recv[q]), (dist.isend, send[q]))]
+        for w in dist.batch_isend_irecv(ops):
+            w.wait()
+        raw_s = time.perf_counter() - t0
+        fresh = [torch.empty_like(t) for t in recv]  # as exchange does: new tensors, first touched by the recv
+        dist.barrier()
+        t0 = time.perf_counter()
+        ops = [dist.P2POp(op, t, q) for q in range(p) if q != me
+               for op, t in ((dist.irecv, fresh[q]), (dist.isend, send[q]))]
+        for w in dist.batch_isend_irecv(ops):
+            w.wait()
+        raw_fresh_s = time.perf_counter() - t0
+        del fresh
         ctx.comm.exchange(send, recv_rows, purpose="halo_fwd/L0")
-        ctx.emit({"type": "epoch", "epoch": e, "epoch_s": time.perf_counter() - t0,
-                  **ctx.comm.take_epoch_stats()})
+        stats = ctx.comm.take_epoch_stats()
+        ctx.emit({"type": "bench", "rep": e, "raw_s": raw_s, "raw_fresh_s": raw_fresh_s, "comm_s": stats["comm_s"],
+                  "wait_s": stats["wait_s"], "bytes": rows * dim * 4 * (p - 1)})
 
 
 def stream(ctx: WorkerContext, config: dict) -> None:
