@@ -6,6 +6,7 @@ import json
 import threading
 import time
 
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 
@@ -216,3 +217,21 @@ def test_widgets_package_is_the_only_ipywidgets_importer():
     code = "import sys, dgnn_lab.viz.training; print('ipywidgets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_attached_to_a_real_launch_matches_run_result():
+    from dgnn_lab.dist import launch
+
+    rows = [[0, 3], [5, 0]]
+    handle = launch("dgnn_lab.dist.testing:exchange_known", {"rows": rows, "dim": 2, "dtype": "float32"}, 2,
+                    backend="gloo", timeout_s=60)
+    dash = Dashboard(handle, static=False)
+    result = dash.wait(timeout=120)
+    assert dash.status == "done"
+    heat = dash.figure_widgets["bytes"].data[0]
+    np.testing.assert_array_equal(np.array(heat.z), result.bytes_matrix())
+    halo = [[8 * rows[p][q] for q in range(2)] for p in range(2)]  # 2 float32 columns per row
+    np.testing.assert_array_equal(vt.bytes_matrix(dash.records, purpose_prefix="halo"), halo)
+    assert list(dash.figure_widgets["phases"].data[0].x) == ["worker 0", "worker 1"]
+    assert f"2 workers on {result.cores} core" in dash.status_html.value

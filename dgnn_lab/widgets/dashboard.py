@@ -27,11 +27,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ipywidgets as W
+import pandas  # noqa: F401 - see below
 import plotly.graph_objects as go
 
 from dgnn_lab.viz import training as vt
 
 __all__ = ["Dashboard", "live_train"]
+
+# plotly's validators find pandas through ``sys.modules``: imported here, before any drawing thread exists, so
+# that thread can never see a half-imported pandas while the notebook's main thread is importing it.
 
 _FIGURES = ("curves", "phases", "bytes", "timeline")
 _END = object()
@@ -415,7 +419,8 @@ class Dashboard:
                 parts.append(f"val {curves['val_acc'][-1]:.3f}")
         stamps = [float(r["time"]) for r in records if isinstance(r.get("time"), (int, float))]
         if stamps:
-            parts.append(f"{max(stamps) - min(stamps):.1f} s")
+            since = "launch" if records[0].get("type") == "run" else "the first record"  # launcher: at launch
+            parts.append(f"{max(stamps) - min(stamps):.1f} s since {since}")
         sent = int(vt.bytes_matrix(records, size).sum()) if records else 0
         parts.append(f"{vt.format_bytes(sent)} sent between workers")
         return " · ".join(parts) if parts else "waiting for the first records…"
@@ -452,15 +457,13 @@ def _send_full_state(widget: go.FigureWidget, fig: go.Figure) -> None:
     widget.plotly_update(restyle_data=restyle, relayout_data=relayout)
 
 
-def live_train(config: Mapping[str, Any], **dashboard_kw: Any) -> Dashboard:
+def live_train(config: Any = None, **dashboard_kw: Any) -> Dashboard:
     """Start a training run (``dgnn_lab.train.api.start``) and return a :class:`Dashboard` attached to it.
 
+    ``config`` is what ``start`` takes (a dict or a ``TrainConfig``), validated before any worker starts.
     Returns at once; make the dashboard a cell's last expression to show it. ``dashboard_kw`` go to
-    :class:`Dashboard` (``static``, ``max_fps``, ``last_epochs``, ``title``).
+    :class:`Dashboard` (``static``, ``max_fps``, ``last_epochs``, ``title``, ``figure_width``).
     """
     from dgnn_lab.train.api import start
 
-    handle = start(dict(config))
-    dashboard_kw.setdefault("total_epochs", config.get("epochs") if isinstance(config.get("epochs"), int)
-                            else None)
-    return Dashboard(handle, **dashboard_kw)
+    return Dashboard(start(config), **dashboard_kw)
