@@ -1,0 +1,112 @@
+"""Real browser: JupyterLab + headless Debian Chromium (Playwright) run notebook 03 and show its dashboard.
+
+Skips, saying why, where Playwright for Python or ``/usr/bin/chromium`` is missing (``apt-get install -y
+chromium``; a browser is never downloaded). The screenshot is kept under ``artifacts/browser/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from dgnn_lab.settings import REPO_ROOT
+
+from . import jupyter_helpers as jh
+from .conftest import _shared_planetoid
+
+NOTEBOOK = "03_full_graph_training.ipynb"
+ARTIFACTS = REPO_ROOT / "artifacts" / "browser"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = jh.browser_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=jh.chromium_path(), args=jh.CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _dashboard_figures(figs: list[dict]) -> dict[str, dict]:
+    """The dashboard's figures by role, told apart by their titles (see ``dgnn_lab.viz.training``)."""
+    roles = {"bytes": "Bytes moved", "phases": "Where each worker", "timeline": "Timeline of phases",
+             "curves": "Loss and accuracy"}
+    out: dict[str, dict] = {}
+    for role, prefix in roles.items():
+        found = [f for f in figs if str(f["title"]).startswith(prefix)]
+        if found:
+            out[role] = found
+    return out
+
+
+def test_notebook_03_dashboard_in_chromium(browser, tmp_path):
+    src = REPO_ROOT / "notebooks" / NOTEBOOK
+    if not src.exists():
+        pytest.fail(f"{src} is missing")
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    shutil.copy(src, root / NOTEBOOK)  # runs and checkpoints land in the copy, not in the checkout
+    env = {"DGNN_LAB_SMOKE": "1"}
+    shared = _shared_planetoid()
+    if shared is not None:  # Cora from a private copy; without it the notebook falls back to csbm
+        shutil.copytree(shared / "Planetoid", tmp_path / "data" / "Planetoid")
+        env["DGNN_LAB_DATA"] = str(tmp_path / "data")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    with jh.jupyter_lab(root, tmp_path, env=env) as url:
+        page = browser.new_page(viewport={"width": 1800, "height": 1400})
+        try:
+            jh.open_notebook(page, url, NOTEBOOK)
+            state = jh.run_all_cells(page, timeout_s=90)
+            errors = [(c["index"], c["errors"], c["source"]) for c in state["cells"] if c["errors"]]
+            assert not errors, f"cells raised in the browser: {errors}"
+            # The dashboards' last frames are drawn after their runs end (the later cells waited for that).
+            page.wait_for_function(
+                "() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                ".filter(gd => gd.data && gd.data.some(t => t.type === 'heatmap')).length >= 2",
+                timeout=20_000, polling=250)
+            figs = _dashboard_figures(page.evaluate(jh.PLOTLY_FIGURES_JS))
+            assert set(figs) == {"bytes", "phases", "timeline", "curves"}, figs.keys()
+            for heat in figs["bytes"]:
+                z = heat["traces"][0]["z"]
+                assert len(z) >= 2 and all(len(row) == len(z) for row in z)
+                off_diag = sum(v for p, row in enumerate(z) for q, v in enumerate(row) if p != q)
+                assert off_diag > 0, f"no bytes between workers in {heat['title']}"
+                assert all(z[p][p] == 0 for p in range(len(z)))  # nothing is sent to oneself
+            for bars in figs["phases"]:
+                workers = bars["traces"][0]["x"]
+                assert len(workers) >= 2 and workers[0] == "worker 0"
+                assert sum(bars["traces"][0]["y"]) > 0  # measured compute time
+            assert any(len(f["traces"][0]["z"]) == 4 for f in figs["bytes"])  # the 4-worker run
+            assert any("oversubscribed" in f["title"] for f in figs["bytes"]) == (_cores() < 4)
+            curves = figs["curves"][0]["traces"][0]
+            assert curves["x"] and all(v is not None for v in curves["y"])  # a loss for every epoch
+            # Screenshot the first dashboard (scrolled into view) and the whole page.
+            page.evaluate("() => document.querySelector('.js-plotly-plot').scrollIntoView({block: 'start'})")
+            page.locator(".jp-OutputArea-output:has(.js-plotly-plot)").first.screenshot(
+                path=str(ARTIFACTS / "notebook03_dashboard.png"))
+            page.screenshot(path=str(ARTIFACTS / "notebook03_page.png"), full_page=False)
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / "notebook03_failure.png"), full_page=False)
+            raise
+        finally:
+            page.close()
+    elapsed = time.monotonic() - t0
+    print(f"browser test: {elapsed:.1f} s; screenshot {ARTIFACTS / 'notebook03_dashboard.png'}")
+    assert elapsed < 150
+
+
+def _cores() -> int:
+    from dgnn_lab.dist import cpu_cores
+
+    return cpu_cores()
