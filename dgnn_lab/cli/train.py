@@ -1,0 +1,242 @@
+"""``dgnn-lab train``: real distributed full-graph training from a terminal, then a report of where time and
+bytes went.
+
+Exit codes: 0 trained; 1 a worker failed (its rank and traceback are printed); 2 bad input (one line naming
+the value and what is allowed); 130 interrupted (Ctrl-C stops every worker; the run is recorded as such).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from dgnn_lab.cli.common import CLIError, add_dataset_args, add_json_flag, dataset_params, print_json, table
+
+LAUNCHERS = ("spawn", "torchrun")
+
+
+def register(sub) -> argparse.ArgumentParser:
+    from dgnn_lab.train.config import BACKENDS, MODELS, MODES, partition_methods
+
+    p = sub.add_parser(
+        "train", help="train a GNN with several worker processes (full-graph, exact halo exchange)",
+        description="Partition a graph, start one process per worker, and train a GCN or GraphSAGE model "
+                    "full-graph with an exact halo exchange per layer; then report accuracy, time per epoch, "
+                    "compute/communication/waiting per worker and the bytes each worker sent to each other.",
+        epilog="examples:\n"
+               "  dgnn-lab train --dataset cora --workers 2 --partition metis --model gcn\n"
+               "  dgnn-lab train --dataset csbm --dataset-arg num_nodes=50000 --workers 4 --partition random "
+               "--model sage --epochs 20 --json\n"
+               "  dgnn-lab train --dataset cora --workers 4 --launcher torchrun   # prints the torchrun command",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_dataset_args(p)
+    p.add_argument("--workers", type=int, default=2, metavar="P", help="worker processes (default: 2)")
+    p.add_argument("--partition", default="metis", metavar="METHOD",
+                   help=f"edge-cut partitioner: {', '.join(partition_methods())} (default: metis)")
+    p.add_argument("--mode", default="full-sync", metavar="MODE",
+                   help=f"execution model / protocol: {', '.join(MODES)} (default: full-sync)")
+    p.add_argument("--model", default="gcn", metavar="MODEL", help=f"{' | '.join(MODELS)} (default: gcn)")
+    p.add_argument("--layers", type=int, default=2, metavar="L", help="GNN layers (default: 2)")
+    p.add_argument("--hidden", type=int, default=16, metavar="H", help="hidden width (default: 16)")
+    p.add_argument("--epochs", type=int, default=200, metavar="E", help="training epochs (default: 200)")
+    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
+    p.add_argument("--weight-decay", type=float, default=5e-4, metavar="WD", help="Adam weight decay (default: 5e-4)")
+    p.add_argument("--dropout", type=float, default=0.5, metavar="P", help="dropout probability (default: 0.5)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for weights, dropout, partition (default: 0)")
+    p.add_argument("--backend", default="auto", metavar="B",
+                   help=f"{' | '.join(BACKENDS)}: auto = nccl with a GPU per worker, else gloo (default: auto)")
+    p.add_argument("--threads", type=int, default=None, metavar="T",
+                   help="torch threads per worker (default: max(1, cores // workers))")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SEC",
+                   help="rendezvous and collective timeout in seconds (default: 60)")
+    p.add_argument("--run-dir", default=None, metavar="DIR",
+                   help="where config.json and records.jsonl go (default: a fresh runs/<date>-<time>-<id>/)")
+    p.add_argument("--launcher", default="spawn", metavar="L",
+                   help="spawn: start the workers here (default); torchrun: write the config and print the "
+                        "torchrun command that runs the same workers, on this machine or several")
+    add_json_flag(p)
+    return p
+
+
+def _config(args: argparse.Namespace):
+    from dgnn_lab.train.config import TrainConfig
+
+    try:
+        return TrainConfig(dataset=args.dataset, dataset_args=dataset_params(args), workers=args.workers,
+                           partition=args.partition, mode=args.mode, model=args.model, layers=args.layers,
+                           hidden=args.hidden, dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
+                           epochs=args.epochs, seed=args.seed, backend=args.backend,
+                           threads_per_worker=args.threads, timeout_s=args.timeout, run_dir=args.run_dir)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.launcher not in LAUNCHERS:
+        raise CLIError(f"unknown launcher {args.launcher!r}; allowed: {', '.join(LAUNCHERS)}")
+    cfg = _config(args)
+    if args.launcher == "torchrun":
+        return _torchrun(cfg, args)
+    from dgnn_lab.dist import WorkerError
+    from dgnn_lab.train.api import start
+
+    bar = _Progress(cfg.epochs, cfg.workers)
+    try:
+        handle = start(cfg, on_record=bar.update)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    try:
+        result = handle.wait()
+    except KeyboardInterrupt:
+        bar.close()
+        handle.stop()
+        print(f"dgnn-lab train: interrupted; {cfg.workers} workers stopped, run recorded as interrupted in "
+              f"{handle.run_dir}", file=sys.stderr)
+        return 130
+    except WorkerError as exc:
+        bar.close()
+        print(f"dgnn-lab train: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        bar.close()
+    summary = training_summary(result)
+    if args.json:
+        print_json(summary)
+    else:
+        print(report(summary))
+    return 0 if summary["status"] == "done" else 1
+
+
+def training_summary(result) -> dict:
+    """``RunResult.summary()`` plus the training facts the report shows: config and per-worker owned/halo."""
+    s = dict(result.summary())
+    s["config"] = result.config
+    starts = {r["rank"]: r for r in result.records if r.get("type") == "start"}
+    for w in s.get("workers", []):
+        st = starts.get(w["rank"], {})
+        for k in ("num_owned", "num_halo", "num_local_edges"):
+            w[k] = st.get(k)
+    return s
+
+
+def _bytes(n: float | int | None) -> str:
+    if n is None:
+        return "n/a"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000.0
+    return f"{n:.1f} GB"
+
+
+def report(s: dict) -> str:
+    """The human-readable report of a training summary."""
+    cfg = s.get("config") or {}
+    n = s.get("world_size")
+    head = (f"{cfg.get('model', '?')} x{cfg.get('layers', '?')} (hidden {cfg.get('hidden', '?')}) on "
+            f"{cfg.get('dataset', '?')}: {n} workers, partition {cfg.get('partition', '?')}, {cfg.get('mode', '?')}, "
+            f"backend {s.get('backend')}, {s.get('num_threads')} thread(s) each on {s.get('cores')} cores")
+    lines = [head]
+    if s.get("oversubscribed"):
+        lines.append(f"note: {n} workers x {s.get('num_threads')} threads > {s.get('cores')} cores: waiting also "
+                     "measures CPU contention, not only the algorithm")
+    lines.append(f"status {s.get('status')}: {s.get('epochs')} epochs in {s.get('elapsed_s') or 0:.1f} s wall")
+    lines.append("")
+
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    lines.append(f"accuracy      test {pct(s.get('test_acc_at_best_val'))} at best validation "
+                 f"{pct(s.get('best_val_acc'))} (epoch {s.get('best_epoch')}); final test {pct(s.get('test_acc'))}")
+    loss = [x for x in s.get("train_loss") or [] if x is not None]
+    if loss:
+        lines.append(f"train loss    {loss[0]:.4f} -> {loss[-1]:.4f}")
+    sec = sorted(x for x in s.get("epoch_seconds") or [] if x is not None)
+    if sec:
+        lines.append(f"time/epoch    median {sec[len(sec) // 2] * 1e3:.1f} ms, mean {sum(sec) / len(sec) * 1e3:.1f} ms "
+                     f"(slowest worker per epoch; first epoch included)")
+    lines.append("")
+    epochs = max(int(s.get("epochs") or 0), 1)
+    rows = []
+    for w in s.get("workers", []):
+        rows.append([w["rank"], w.get("num_owned") or 0, w.get("num_halo") or 0,
+                     w["compute_s"] / epochs * 1e3, w["comm_s"] / epochs * 1e3, w["wait_s"] / epochs * 1e3,
+                     _bytes(w["bytes_sent"]), _bytes(w["bytes_recv"])])
+    lines.append("per worker (ms per epoch; bytes over the run)")
+    lines.append(table(rows, ["rank", "owned", "halo", "compute", "comm", "wait", "sent", "received"]))
+    imb = s.get("imbalance")
+    lines.append(f"imbalance     {imb:.3f} (max / mean compute time)" if imb else "imbalance     n/a")
+    lines.append(f"halo bytes    {_bytes(s.get('halo_bytes'))} (forward + backward, wire size); all traffic "
+                 f"{_bytes(s.get('total_bytes'))}")
+    rows_l = s.get("forward_rows_per_layer") or []
+    if rows_l:
+        lines.append("halo rows     " + ", ".join(f"L{i}: {r:,.0f}" for i, r in enumerate(rows_l))
+                     + " per forward pass (all workers)")
+    m = s.get("bytes_matrix") or []
+    if m:
+        lines.append("")
+        lines.append("bytes sent (row = sender, column = receiver)")
+        lines.append(table([[f"{i}", *[_bytes(v) for v in row]] for i, row in enumerate(m)],
+                           ["from\\to", *[str(j) for j in range(len(m))]]))
+    if s.get("run_dir"):
+        lines.append("")
+        lines.append(f"run directory {s['run_dir']}")
+    return "\n".join(lines)
+
+
+def _torchrun(cfg, args: argparse.Namespace) -> int:
+    """Write the worker spec and print the torchrun command (nothing is started here)."""
+    from dgnn_lab.train.api import ENTRY
+
+    run_dir = Path(cfg.run_dir or Path("runs") / time.strftime("torchrun-%Y%m%d-%H%M%S")).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec_path = run_dir / "torchrun.json"
+    spec = {"entry": ENTRY, "config": cfg.to_dict(), "run_dir": str(run_dir), "backend": cfg.backend,
+            "timeout_s": cfg.timeout_s, "threads_per_worker": cfg.threads_per_worker}
+    spec_path.write_text(json.dumps(spec, indent=2))
+    one = ["torchrun", "--standalone", "--nnodes", "1", "--nproc-per-node", str(cfg.workers),
+           "-m", "dgnn_lab.worker", str(spec_path)]
+    if args.json:
+        print_json({"spec": str(spec_path), "run_dir": str(run_dir), "command": one})
+        return 0
+    print(f"wrote {spec_path}\n\none machine, {cfg.workers} workers:\n  {shlex.join(one)}\n")
+    print("several machines (N nodes x K workers each, K * N must equal --workers); on every node:\n"
+          "  MASTER_ADDR=<node 0's address> GLOO_SOCKET_IFNAME=<interface, e.g. eth0> \\\n"
+          f"  torchrun --nnodes N --nproc-per-node K --node-rank <0..N-1> --master-addr $MASTER_ADDR "
+          f"--master-port 29500 -m dgnn_lab.worker {spec_path}\n")
+    print(f"each rank writes {run_dir}/records-rank<R>.jsonl; open the finished run in Python with "
+          f"dgnn_lab.dist.RunResult.load({str(run_dir)!r})")
+    return 0
+
+
+class _Progress:
+    """A tqdm bar on stderr fed by rank 0's epoch records (called from the telemetry thread)."""
+
+    def __init__(self, epochs: int, workers: int):
+        self._bar = None
+        try:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=epochs, desc=f"training ({workers} workers)", unit="epoch", file=sys.stderr,
+                             disable=None, leave=False, dynamic_ncols=True)
+        except ImportError:  # pragma: no cover - tqdm is a dependency
+            pass
+
+    def update(self, rec: dict) -> None:
+        if self._bar is None or rec.get("type") != "epoch" or rec.get("rank") != 0:
+            return
+        post = {"loss": f"{rec['loss']:.4f}"}
+        if rec.get("val_acc") is not None:
+            post["val"] = f"{rec['val_acc']:.3f}"
+        self._bar.set_postfix(post, refresh=False)
+        self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
