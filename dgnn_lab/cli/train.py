@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     bar = _Progress(cfg.epochs, cfg.workers)
     try:
         handle = start(cfg, on_record=bar.update)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
+        bar.close()
         raise CLIError(str(exc)) from None
     try:
         result = handle.wait()

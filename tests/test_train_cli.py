@@ -1,0 +1,81 @@
+"""``dgnn-lab train``: bad input is one line and exit 2 before any process starts; a real run prints valid JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dgnn_lab.cli import main
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "gat"], "unknown model 'gat'; allowed: gcn, sage"),
+    (["--mode", "stale"], "unknown mode 'stale'; allowed: full-sync"),
+    (["--partition", "hdrf"], "unknown partition 'hdrf'; allowed: random, range, metis, ldg, fennel"),
+    (["--workers", "0"], "workers must be an integer >= 1, got 0"),
+    (["--hidden", "0"], "hidden must be an integer >= 1, got 0"),
+    (["--layers", "-1"], "layers must be an integer >= 1, got -1"),
+    (["--epochs", "0"], "epochs must be an integer >= 1, got 0"),
+    (["--dropout", "1.5"], "dropout must be in [0.0, 1.0), got 1.5"),
+    (["--backend", "mpi"], "unknown backend 'mpi'; allowed: auto, gloo, nccl"),
+    (["--launcher", "slurm"], "unknown launcher 'slurm'; allowed: spawn, torchrun"),
+    (["--dataset-arg", "nodes=5"], "dataset 'karate' takes no parameter 'nodes'"),
+    (["--data-root", "/nowhere"], "--data-root applies to the Planetoid datasets only"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path):
+    rc = main(["train", "--dataset", "karate", "--run-dir", str(tmp_path / "run"), *args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_dataset_and_missing_planetoid_files(capsys, tmp_path):
+    assert main(["train", "--dataset", "imagenet"]) == 2
+    assert "unknown dataset 'imagenet'" in capsys.readouterr().err
+    assert main(["train", "--dataset", "cora", "--data-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "'cora' is not on disk" in err and str(tmp_path) in err
+
+
+def test_torchrun_launcher_writes_the_spec_and_prints_the_command(capsys, tmp_path):
+    rc = main(["train", "--dataset", "karate", "--workers", "3", "--launcher", "torchrun", "--run-dir",
+               str(tmp_path), "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["command"][:1] == ["torchrun"] and "--nproc-per-node" in out["command"]
+    assert out["command"][-3:] == ["-m", "dgnn_lab.worker", out["spec"]]
+    spec = json.loads((tmp_path / "torchrun.json").read_text())
+    assert spec["entry"] == "dgnn_lab.train.full_graph:worker_main"
+    assert spec["config"]["workers"] == 3 and spec["config"]["dataset"] == "karate"
+    rc = main(["train", "--dataset", "karate", "--launcher", "torchrun", "--run-dir", str(tmp_path / "b")])
+    text = capsys.readouterr().out
+    assert rc == 0 and "MASTER_ADDR" in text and "GLOO_SOCKET_IFNAME" in text
+
+
+@pytest.mark.slow
+def test_real_run_json_report_and_text_report(capsys, tmp_path):
+    rc = main(["train", "--dataset", "karate", "--workers", "2", "--partition", "range", "--epochs", "3",
+               "--hidden", "8", "--run-dir", str(tmp_path / "run"), "--json"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    s = json.loads(captured.out)
+    for key in ("test_acc_at_best_val", "test_acc", "train_loss", "epoch_seconds", "workers", "bytes_matrix",
+                "halo_bytes", "forward_rows_per_layer"):
+        assert key in s, key
+    assert s["status"] == "done" and len(s["train_loss"]) == 3 and len(s["epoch_seconds"]) == 3
+    assert [w["rank"] for w in s["workers"]] == [0, 1]
+    for w in s["workers"]:
+        assert {"compute_s", "comm_s", "wait_s", "bytes_sent", "bytes_recv"} <= set(w)
+        assert w["bytes_sent"] > 0 and w["num_owned"] == 17
+    m = s["bytes_matrix"]
+    assert m[0][0] == m[1][1] == 0 and m[0][1] > 0 and m[1][0] > 0
+    assert s["halo_bytes"] > 0 and len(s["forward_rows_per_layer"]) == 2
+    assert sum(w["bytes_sent"] for w in s["workers"]) == sum(map(sum, m))
+
+    from dgnn_lab.cli.train import report
+
+    text = report(s)
+    for word in ("accuracy", "time/epoch", "imbalance", "compute", "bytes sent (row = sender"):
+        assert word in text
