@@ -280,3 +280,42 @@ def test_bad_arguments_are_value_errors_before_any_process_starts(tmp_path):
     with pytest.raises(ValueError, match="already holds a run"):
         launch("dgnn_lab.dist.testing:noop", {}, 2, run_dir=tmp_path / "used")
     assert _worker_children() == before
+
+
+@pytest.mark.slow
+def test_jupyter_interrupt_stops_the_run_and_the_kernel_stays_usable(tmp_path):
+    """The student's case: a cell blocked in ``run()``, the Interrupt button (SIGINT to the kernel)."""
+    manager = pytest.importorskip("jupyter_client.manager")
+    km, kc = manager.start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        kernel = psutil.Process(km.provisioner.process.pid)
+        rd = tmp_path / "r"
+        msg_id = kc.execute("from dgnn_lab.dist import run\n"
+                            f"res = run('dgnn_lab.dist.testing:stream', {{'interval': 0.05}}, 2, run_dir={str(rd)!r})")
+        deadline = time.time() + 60
+        while not ((rd / "records.jsonl").exists() and (rd / "records.jsonl").read_text().count('"epoch"') >= 2):
+            assert time.time() < deadline, "the run never streamed"
+            time.sleep(0.05)
+        workers = [c.pid for c in kernel.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]
+        assert len(workers) == 2
+        km.interrupt_kernel()
+        ename = None
+        while True:
+            m = kc.get_iopub_msg(timeout=30)
+            if m["parent_header"].get("msg_id") != msg_id:
+                continue
+            if m["msg_type"] == "error":
+                ename = m["content"]["ename"]
+            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                break
+        assert ename == "KeyboardInterrupt"
+        assert json.loads((rd / "result.json").read_text())["status"] == "interrupted"
+        assert _alive(workers) == []
+        reply = kc.execute_interactive(
+            f"print(run('dgnn_lab.dist.testing:noop', {{}}, 1, run_dir={str(tmp_path / 'r2')!r}).status)",
+            timeout=60, output_hook=lambda m: None)
+        assert reply["content"]["status"] == "ok"
+        assert RunResult.load(tmp_path / "r2").status == "done"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -44,6 +44,13 @@ def test_epochs_table_and_bytes_matrix():
     assert len(df) == 6 and list(df["epoch"]) == [0, 0, 1, 1, 2, 2] and list(df["rank"]) == [0, 1] * 3
     assert list(df["bytes_sent"]) == [118, 48] * 3
     assert list(df["bytes_recv"]) == [48, 118] * 3
+    assert list(df.columns[:11]) == ["rank", "epoch", "epoch_s", "compute_s", "comm_s", "wait_s", "loss",
+                                     "train_acc", "val_acc", "test_acc", "peak_mem_bytes"]
+    assert "events" not in df.columns and "fwd_rows" not in df.columns  # nested fields stay in the records
+    recs = _records()
+    recs[1]["staleness"] = 2  # a protocol's own scalar becomes a column
+    col = RunResult(records=recs, status="done", world_size=2).epochs()["staleness"]
+    assert col.iloc[0] == 2 and col.iloc[1:].isna().all()
     assert res.bytes_matrix().tolist() == [[0, 354], [144, 0]]
     assert res.bytes_matrix("halo_").tolist() == [[0, 330], [120, 0]]
     assert res.bytes_matrix("halo_bwd").tolist() == [[0, 30], [0, 0]]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pandas is imported on use: worker processes never pay for i
 RESULT_FILE = "result.json"
 _EPOCH_SCALARS = ("epoch_s", "compute_s", "comm_s", "wait_s", "loss", "train_acc", "val_acc", "test_acc",
                   "peak_mem_bytes")
+_NOT_COLUMNS = ("type", "time", "bytes_sent", "bytes_recv", "events")
 
 
 def _bytes_total(d: Any, prefix: str | None = None) -> int:
@@ -59,20 +60,26 @@ class RunResult:
         return [r for r in self.records if r.get("type") == "epoch"]
 
     def epochs(self) -> pd.DataFrame:
-        """One row per worker per epoch record: rank, epoch, the scalar metrics, and total bytes sent /
-        received that epoch (all peers and purposes). Sorted by epoch, then rank."""
+        """One row per worker per epoch record: rank, epoch, the scalar metrics (the standard ones first, then
+        any other scalar field the records carry), total bytes sent / received that epoch (all peers and
+        purposes) and the record's wall time. Sorted by epoch, then rank."""
         import pandas as pd
 
         rows = []
+        extra: dict[str, None] = {}  # other scalar fields a protocol adds (staleness, lr, ...), in first-seen order
         for r in self._epoch_records():
             row = {"rank": r.get("rank"), "epoch": r.get("epoch")}
             for k in _EPOCH_SCALARS:
                 row[k] = r.get(k)
+            for k, v in r.items():
+                if k not in row and k not in _NOT_COLUMNS and (v is None or isinstance(v, (bool, int, float, str))):
+                    row[k] = v
+                    extra.setdefault(k)
             row["bytes_sent"] = _bytes_total(r.get("bytes_sent"))
             row["bytes_recv"] = _bytes_total(r.get("bytes_recv"))
             row["time"] = r.get("time")
             rows.append(row)
-        cols = ["rank", "epoch", *_EPOCH_SCALARS, "bytes_sent", "bytes_recv", "time"]
+        cols = ["rank", "epoch", *_EPOCH_SCALARS, *extra, "bytes_sent", "bytes_recv", "time"]
         df = pd.DataFrame(rows, columns=cols)
         if len(df):
             df = df.sort_values(["epoch", "rank"], kind="stable").reset_index(drop=True)
