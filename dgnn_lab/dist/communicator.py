@@ -186,7 +186,9 @@ class Communicator:
         self._sync("barrier", purpose)
 
     def _check_device(self, t: torch.Tensor, what: str) -> None:
-        if t.device.type != self.device.type:
+        same = t.device.type == self.device.type and (
+            not self._cuda or t.device.index in (None, self.device.index))
+        if not same:
             raise ValueError(f"{what} is on {t.device}, but this worker communicates on {self.device} "
                              f"(backend {self.backend}); move it to ctx.device first")
 
