@@ -22,10 +22,10 @@ def _by_rank(result, rtype="epoch"):
 
 @pytest.fixture(scope="module")
 def three_workers(tmp_path_factory):
-    """One real 3-worker run of ``exchange_known`` with rank 2 a 0.5 s straggler (shared by the tests)."""
+    """One real 3-worker run of ``exchange_known`` with rank 2 a 1 s straggler (shared by the tests)."""
     t0 = time.time()
     res = run("dgnn_lab.dist.testing:exchange_known",
-              {"rows": ROWS3, "dim": DIM, "n": 10, "slow_rank": 2, "delay": 0.5}, 3,
+              {"rows": ROWS3, "dim": DIM, "n": 10, "slow_rank": 2, "delay": 1.0}, 3,
               run_dir=tmp_path_factory.mktemp("run") / "r", timeout_s=30)
     return res, time.time() - t0
 
@@ -78,10 +78,12 @@ def test_all_reduce_result_and_ring_bytes(three_workers):
 def test_straggler_shows_up_as_wait_not_comm(three_workers):
     res, elapsed = three_workers
     epochs = _by_rank(res)
-    assert epochs[2]["compute_s"] >= 0.5
+    assert epochs[2]["compute_s"] >= 1.0
     for r in (0, 1):
-        assert epochs[r]["wait_s"] >= 0.4, epochs[r]["wait_s"]
-        assert epochs[r]["comm_s"] < 0.3, epochs[r]["comm_s"]
+        # the others reach the exchange ~1 s earlier (less their start-up skew) and wait at its sync point;
+        # the transfers themselves are a few tiny messages
+        assert epochs[r]["wait_s"] >= 0.7, epochs[r]["wait_s"]
+        assert epochs[r]["comm_s"] < 0.5, epochs[r]["comm_s"]
     for r in range(3):
         e = epochs[r]
         ev = e["events"]
