@@ -429,6 +429,10 @@ class RunHandle:
             tb = f"worker rank {rank} (pid {procs[rank].pid}) {how} without a Python traceback"
             if code == -signal.SIGKILL:
                 tb += " (out of memory, or killed externally?)"
+            if not any(r.get("rank") == rank for r in self.snapshot()):
+                tb += ("\nIt died while starting, before joining the run; its output went to this process's "
+                       "stderr. A script that launches runs must guard its top level with "
+                       "`if __name__ == \"__main__\":` (spawned workers re-import it).")
             tail = self._log_tail(rank)
             if tail:
                 tb += f"\n--- last lines of {self.run_dir / f'worker-{rank}.log'} ---\n{tail}"
