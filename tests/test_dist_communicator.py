@@ -95,6 +95,16 @@ def test_straggler_shows_up_as_wait_not_comm(three_workers):
         assert total <= elapsed
 
 
+def test_without_sync_points_waiting_counts_as_comm(tmp_path):
+    res = run("dgnn_lab.dist.testing:exchange_known",
+              {"rows": [[0, 2], [1, 0]], "dim": 2, "slow_rank": 1, "delay": 1.0, "sync": False}, 2,
+              run_dir=tmp_path / "r")
+    e0 = _by_rank(res)[0]
+    assert e0["recv"][1] == block(1, 0, 1, 2).tolist()
+    assert e0["wait_s"] < 0.2  # only the explicit barrier remains a sync point
+    assert e0["comm_s"] >= 0.7  # the straggler's second now hides inside the transfer
+
+
 def test_one_worker_world(tmp_path):
     res = run("dgnn_lab.dist.testing:exchange_known", {"rows": [[0]], "dim": 2}, 1, run_dir=tmp_path / "r")
     assert res.status == "done" and res.world_size == 1

@@ -30,8 +30,10 @@ def block(src: int, dst: int, rows: int, dim: int, dtype: torch.dtype = torch.fl
 def exchange_known(ctx: WorkerContext, config: dict) -> None:
     """``config["rows"][src][dst]`` rows go from src to dst, ``config["dim"]`` wide, ``config["dtype"]``;
     then an all-reduce of ``arange(n) * (rank + 1)`` and a barrier; rank ``config["slow_rank"]`` (if any)
-    first computes for ``config["delay"]`` s. Emits an ``epoch`` record with the received blocks
-    (``recv``), the reduced vector (``reduced``) and the communicator's stats."""
+    first computes for ``config["delay"]`` s; ``config["sync"]`` sets ``ctx.comm.sync``. Emits an ``epoch``
+    record with the received blocks (``recv``), the reduced vector (``reduced``) and the communicator's
+    stats."""
+    ctx.comm.sync = bool(config.get("sync", True))
     dtype = getattr(torch, config.get("dtype", "float64"))
     rows, dim, me = config["rows"], int(config["dim"]), ctx.rank
     send = [block(me, q, rows[me][q], dim, dtype).to(ctx.device) for q in range(ctx.world_size)]
