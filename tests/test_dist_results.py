@@ -78,6 +78,12 @@ def test_summary_fields():
     json.dumps(s)  # the CLI prints it as JSON
 
 
+def test_repr_is_short():
+    res = RunResult(records=_records() * 100, status="done", world_size=2, cores=2)
+    assert repr(res) == ("RunResult(status='done', world_size=2, cores=2, backend=None, epochs=3, records=800, "
+                         "run_dir=None)")
+
+
 def test_oversubscribed_and_empty_run():
     res = RunResult(records=[], status="failed", world_size=4, cores=2, num_threads=1)
     assert res.oversubscribed is True

@@ -32,7 +32,7 @@ def _bytes_total(d: Any, prefix: str | None = None) -> int:
                    for purpose, n in per.items() if prefix is None or purpose.startswith(prefix)))
 
 
-@dataclass
+@dataclass(repr=False)
 class RunResult:
     """The records of one run plus what the launcher knew (status, world size, cores, backend)."""
 
@@ -47,6 +47,12 @@ class RunResult:
     entry: str | None = None
     elapsed_s: float | None = None
     error: dict | None = None
+
+    def __repr__(self) -> str:  # the records can be thousands: never dump them into a notebook cell
+        n_epochs = len({r.get("epoch") for r in self._epoch_records()})
+        return (f"RunResult(status={self.status!r}, world_size={self.world_size}, cores={self.cores}, "
+                f"backend={self.backend!r}, epochs={n_epochs}, records={len(self.records)}, "
+                f"run_dir={str(self.run_dir) if self.run_dir else None!r})")
 
     @property
     def oversubscribed(self) -> bool | None:
