@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import importlib
 import os
-import resource
 import socket
 import sys
 import threading
@@ -94,6 +93,10 @@ def peak_mem_bytes(device: torch.device) -> int:
     """Peak memory of this worker: CUDA's max allocated bytes on a GPU, else the process's peak RSS."""
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss if sys.platform == "darwin" else rss * 1024)
 

@@ -427,7 +427,7 @@ class RunHandle:
             how = f"was killed by {_signal_name(-code)}" if code is not None and code < 0 else \
                 f"exited with code {code}"
             tb = f"worker rank {rank} (pid {procs[rank].pid}) {how} without a Python traceback"
-            if code == -signal.SIGKILL:
+            if code == -getattr(signal, "SIGKILL", 9):
                 tb += " (out of memory, or killed externally?)"
             if not any(r.get("rank") == rank for r in self.snapshot()):
                 tb += ("\nIt died while starting, before joining the run; its output went to this process's "
