@@ -3,7 +3,8 @@
 How it stays correct and cheap while workers train:
 
 * The cell that creates a :class:`Dashboard` returns at once; ONE background thread drains records (from a
-  ``RunHandle`` or any iterable of record dicts) and redraws.
+  ``RunHandle`` or any iterable of record dicts) and redraws. (A plain iterable may block between records,
+  so a second, trivial thread only moves its records into a queue; it never draws.)
 * Redraws are throttled: at most ``max_fps`` (10) frames a second, and never more than about a fifth of one
   core (after a frame that took ``d`` seconds to build, the next waits at least ``4 d``), because on a small
   laptop the notebook competes with the workers for the same cores.
@@ -104,7 +105,6 @@ class Dashboard:
         self._drawn = 0
         self._last_static = 0.0
         self._static_handles: dict[str, Any] = {}
-        self._static_summary = None
         self._build_widgets()
         self._iter_queue: queue.Queue | None = None
         if self.handle is None:
