@@ -213,6 +213,8 @@ class RunHandle:
         self.callback_errors = 0
         self._status = "running"
         self._lock = threading.Lock()
+        self._add_lock = threading.RLock()
+        self._closed = False
         self._stop_requested = threading.Event()
         self._finished = threading.Event()
         self._t0 = time.time()
@@ -274,22 +276,28 @@ class RunHandle:
                 f"status={self._status!r}, records={len(self.records)}, run_dir='{self.run_dir}')")
 
     # ------------------------------------------------------------------------------------ internals
-    def _add_record(self, rec: dict) -> None:
-        with self._lock:
-            self.records.append(rec)
-        if rec.get("type") == "error" and isinstance(rec.get("rank"), int):
-            self._errors.setdefault(rec["rank"], rec)
-        try:
-            self._writer.write(rec)
-        except (OSError, ValueError) as e:
-            log.warning("could not write telemetry to %s: %s", self._writer.path, e)
-        if self.on_record is not None:
+    def _add_record(self, rec: dict, final: bool = False) -> None:
+        """Append, log and call back, one record at a time (``on_record`` is never called concurrently); the
+        ``final`` run record closes the stream, so it is always the last record anyone sees."""
+        with self._add_lock:
+            if self._closed:
+                return
+            self._closed = final
+            with self._lock:
+                self.records.append(rec)
+            if rec.get("type") == "error" and isinstance(rec.get("rank"), int):
+                self._errors.setdefault(rec["rank"], rec)
             try:
-                self.on_record(rec)
-            except Exception:  # noqa: BLE001 - a broken callback must not kill the run
-                self.callback_errors += 1
-                if self.callback_errors <= 3:
-                    log.exception("on_record callback raised (run goes on; %d so far)", self.callback_errors)
+                self._writer.write(rec)
+            except (OSError, ValueError) as e:
+                log.warning("could not write telemetry to %s: %s", self._writer.path, e)
+            if self.on_record is not None:
+                try:
+                    self.on_record(rec)
+                except Exception:  # noqa: BLE001 - a broken callback must not kill the run
+                    self.callback_errors += 1
+                    if self.callback_errors <= 3:
+                        log.exception("on_record callback raised (run goes on; %d so far)", self.callback_errors)
 
     def _run_record(self, status: str, **extra: Any) -> dict:
         return jsonable({"type": "run", "rank": None, "time": time.time(), "status": status,
@@ -472,7 +480,7 @@ class RunHandle:
         err = None
         if error is not None:
             err = {"rank": error.rank, "exitcode": error.exitcode, "traceback": error.worker_traceback}
-        self._add_record(self._run_record(status, elapsed_s=elapsed, error=err))
+        self._add_record(self._run_record(status, elapsed_s=elapsed, error=err), final=True)
         self._writer.close()
         result = RunResult(records=self.snapshot(), status=status, config=self.config,
                            world_size=self.world_size, cores=self.cores, run_dir=self.run_dir,
@@ -499,7 +507,10 @@ def launch(entry: str | Callable, config: dict, world_size: int, *, backend: str
     ``config.json``, ``records.jsonl`` (streamed), ``worker-<rank>.log`` (worker stdout/stderr) and
     ``result.json``. ``timeout_s`` bounds rendezvous and every collective. ``threads_per_worker`` defaults
     to ``max(1, cores // world_size)``. ``on_record(record)`` is called from the telemetry thread for every
-    record as it arrives (exceptions are logged, not raised).
+    record as it arrives, one at a time, the final ``run`` record last; exceptions are logged, not raised.
+    Keep it quick (store, set a flag, redraw elsewhere): workers block while it runs once their pipe fills.
+    It may call ``handle.stop()`` but must not ``wait()``. ``stop_grace_s``: how long a stopped run's workers
+    get to notice ``should_stop()``; ``term_grace_s``: between SIGTERM and SIGKILL.
     """
     entry = parse_entry(entry)
     resolve_entry(entry)  # fail here, with a clear message, rather than in every worker
