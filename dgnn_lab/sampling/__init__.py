@@ -18,6 +18,7 @@ from dgnn_lab.sampling.neighbor import (
     NeighborLoader,
     NeighborSample,
     NeighborSampler,
+    ReferenceNeighborSampler,
     reference_sample_neighbors,
     sample_one_hop,
 )
@@ -25,7 +26,7 @@ from dgnn_lab.sampling.saint import GraphSAINTRandomWalkSampler, random_walk_nod
 
 __all__ = [
     "Block", "ClusterGCNLoader", "FastGCNLoader", "GraphSAINTRandomWalkSampler", "LADIESLoader", "LayerWiseLoader",
-    "LayerWiseSampler", "NeighborLoader", "NeighborSample", "NeighborSampler", "block_aggregate",
-    "cluster_assignment", "gcn_norm_csr", "random_walk_nodes", "reference_sample_neighbors", "sample_one_hop",
-    "to_blocks",
+    "LayerWiseSampler", "NeighborLoader", "NeighborSample", "NeighborSampler", "ReferenceNeighborSampler",
+    "block_aggregate", "cluster_assignment", "gcn_norm_csr", "random_walk_nodes", "reference_sample_neighbors",
+    "sample_one_hop", "to_blocks",
 ]

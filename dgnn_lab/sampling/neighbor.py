@@ -7,9 +7,11 @@ sample is an unbiased estimate of the mean over all neighbours, either way (each
 probability ``fanout / deg`` per slot). The cost: an ``L``-layer batch of ``B`` seeds touches up to
 ``B * prod(fanouts)`` nodes instead of the full ``L``-hop neighbourhood ("neighbourhood explosion").
 
-Vectorised: without replacement every candidate slot of a node with ``deg > fanout`` gets a random key, slots
-are sorted by ``(node, key)`` and the first ``fanout`` of each node's segment are kept (a segment top-k); with
-replacement the slot is ``indptr[v] + floor(U * deg(v))``. The output follows PyG's ``NeighborLoader``: a
+Vectorised: without replacement, nodes with ``deg <= fanout`` keep every slot and the others draw a uniform
+``fanout``-subset by Floyd's algorithm, run as ``fanout`` vectorised steps over all of them at once (cost
+``O(n * fanout^2)``, independent of the degree, so hubs cost no more than anyone else; a random-key segment
+top-k would sort every slot of every hub); with replacement the slot is ``indptr[v] + floor(U * deg(v))``.
+The output follows PyG's ``NeighborLoader``: a
 subgraph ``Data`` whose first ``batch_size`` nodes are the seeds, nodes and edges in hop order, ``n_id``/
 ``e_id`` the global ids and ``num_sampled_nodes``/``num_sampled_edges`` per hop (see :func:`to_blocks`).
 """
@@ -37,7 +39,10 @@ from dgnn_lab.sampling.blocks import (
 LOADER_OPTIONS = ("num_neighbors", "batch_size", "input_nodes", "shuffle", "replace", "seed", "drop_last",
                   "num_workers")
 
-__all__ = ["NeighborLoader", "NeighborSample", "NeighborSampler", "reference_sample_neighbors", "sample_one_hop"]
+_NONE = torch.iinfo(torch.long).max
+
+__all__ = ["NeighborLoader", "NeighborSample", "NeighborSampler", "ReferenceNeighborSampler",
+           "reference_sample_neighbors", "sample_one_hop"]
 
 
 @dataclass
@@ -59,45 +64,44 @@ def sample_one_hop(csr: CSR, nodes: Tensor, fanout: int, replace: bool,
                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """Sample in-neighbours of ``nodes``: returns ``(slots, pos)``, CSR positions and the index into ``nodes``.
 
-    ``csr.indices[slots]`` are the neighbours, ``csr.edge_ids[slots]`` the edges; ``pos`` is non-decreasing.
+    ``csr.indices[slots]`` are the neighbours, ``csr.edge_ids[slots]`` the edges; ``pos`` is non-decreasing
+    (edges grouped by destination, in the order of ``nodes``).
     """
     start = csr.indptr[nodes]
     deg = csr.indptr[nodes + 1] - start
     n = nodes.numel()
     if replace and fanout != -1:
-        counts = torch.where(deg > 0, torch.full_like(deg, fanout), torch.zeros_like(deg))
+        counts = torch.where(deg > 0, fanout, 0)
         pos = torch.repeat_interleave(torch.arange(n), counts)
         d = deg[pos]
         pick = (torch.rand(pos.numel(), generator=generator, dtype=torch.float64) * d).long()
         return start[pos] + torch.minimum(pick, d - 1), pos
-    pos = torch.repeat_interleave(torch.arange(n), deg)
-    total = pos.numel()
-    offset = torch.arange(total) - torch.repeat_interleave(torch.cumsum(deg, 0) - deg, deg)
-    slots = start[pos] + offset
-    if fanout == -1:
-        return slots, pos
-    heavy = (deg > fanout)[pos]
-    if not bool(heavy.any()):
-        return slots, pos
-    # segment top-k over random keys, only for nodes with more neighbours than the fanout
-    idx = heavy.nonzero().view(-1)
-    ph = pos[idx]
-    key = ph.double() + torch.rand(idx.numel(), generator=generator, dtype=torch.float64)
-    order = torch.argsort(key)
-    first = torch.ones(idx.numel(), dtype=torch.bool)
-    first[1:] = ph[order][1:] != ph[order][:-1]   # ph[order] == ph (sorted), kept explicit for clarity
-    seg_start = torch.cummax(torch.where(first, torch.arange(idx.numel()), 0), 0).values
-    rank = torch.arange(idx.numel()) - seg_start
-    keep = ~heavy
-    keep[idx[order[rank < fanout]]] = True
-    return slots[keep], pos[keep]
+    counts = deg if fanout == -1 else deg.clamp(max=fanout)
+    pos = torch.repeat_interleave(torch.arange(n), counts)
+    base = torch.cumsum(counts, 0) - counts                 # where each node's samples start in the output
+    offset = torch.arange(pos.numel()) - base[pos]          # 0..counts-1 within each node
+    heavy = (deg > counts).nonzero().view(-1)               # nodes that keep a strict subset
+    if heavy.numel() == 0:
+        return start[pos] + offset, pos
+    # Floyd's algorithm, one step for all heavy nodes at once: after step i, S[:, :i+1] is a uniform random
+    # (i+1)-subset of {0..deg-k+i}; step i draws t in [0, J] (J = deg-k+i) and takes J instead if t is taken.
+    d = deg[heavy]
+    chosen = torch.empty(heavy.numel(), fanout, dtype=torch.long)
+    for i in range(fanout):
+        top = d - fanout + i
+        t = (torch.rand(heavy.numel(), generator=generator, dtype=torch.float64) * (top + 1)).long()
+        t = torch.minimum(t, top)
+        taken = (chosen[:, :i] == t.unsqueeze(1)).any(1)
+        chosen[:, i] = torch.where(taken, top, t)
+    offset[(base[heavy].unsqueeze(1) + torch.arange(fanout)).view(-1)] = chosen.view(-1)
+    return start[pos] + offset, pos
 
 
 class NeighborSampler:
     """Multi-hop node-wise sampling over a fixed graph; :meth:`sample` maps seeds to a :class:`NeighborSample`.
 
-    Holds the CSR and a reusable global-to-local id map (reset after every batch, so a batch costs
-    ``O(sampled)``, not ``O(num_nodes)``); not thread-safe: give each thread its own sampler.
+    Holds the CSR, a reusable global-to-local id map and a scratch array (both reset after every batch, so a
+    batch costs ``O(sampled)``, not ``O(num_nodes)``); not thread-safe: give each thread its own sampler.
     """
 
     def __init__(self, data_or_csr: Data | CSR, num_neighbors: Sequence[int], *, replace: bool = False,
@@ -109,13 +113,14 @@ class NeighborSampler:
         self.generator = torch.Generator()
         self.generator.manual_seed(0 if seed is None else int(seed))
         self._assoc = torch.full((self.csr.num_nodes,), -1, dtype=torch.long)
+        self._first = torch.full((self.csr.num_nodes,), _NONE, dtype=torch.long)
 
     def sample(self, seeds: Tensor) -> NeighborSample:
         seeds = torch.as_tensor(seeds).long().view(-1)
         n = seeds.numel()
-        assoc = self._assoc
+        assoc, first = self._assoc, self._first
         assoc[seeds] = torch.arange(n)
-        if int((assoc[seeds] >= 0).sum()) != n or torch.unique(seeds).numel() != n:
+        if not bool((assoc[seeds] == torch.arange(n)).all()):    # a repeated seed was overwritten
             assoc[seeds] = -1
             raise ValueError("seeds must be distinct node ids")
         n_ids, rows, cols, slots = [seeds], [], [], []
@@ -125,7 +130,12 @@ class NeighborSampler:
             for fanout in self.num_neighbors:
                 s, pos = sample_one_hop(self.csr, frontier, fanout, self.replace, self.generator)
                 src = self.csr.indices[s]
-                new = torch.unique(src[assoc[src] < 0])
+                # new nodes in order of first appearance (as PyG), deduplicated without sorting
+                cand = src[assoc[src] < 0]
+                order = torch.arange(cand.numel())
+                first.scatter_reduce_(0, cand, order, reduce="amin")
+                new = cand[first[cand] == order]
+                first[cand] = _NONE
                 assoc[new] = torch.arange(cur, cur + new.numel())
                 rows.append(assoc[src])
                 cols.append(pos + lo)
@@ -142,48 +152,62 @@ class NeighborSampler:
         return NeighborSample(n_id, edge_index, torch.cat(slots), num_nodes, num_edges)
 
 
-def reference_sample_neighbors(csr: CSR, seeds: Sequence[int], num_neighbors: Sequence[int], *,
-                               replace: bool = False, seed: int = 0) -> NeighborSample:
+class ReferenceNeighborSampler:
     """The same algorithm as a straightforward per-node Python loop (``random.sample``/``random.choices``).
 
-    A reference for tests and the benchmark baseline; draws differ from :class:`NeighborSampler`'s, the
-    structure (hop order, fanouts, id conventions) does not.
+    A reference for tests and the benchmark's baseline: the CSR is converted to Python lists once, then every
+    node of every hop is handled by its own loop iteration. Draws differ from :class:`NeighborSampler`'s; the
+    structure (hop order, fanout rules, id conventions) does not.
     """
-    rng = random.Random(seed)
-    indptr, indices = csr.indptr.tolist(), csr.indices.tolist()
-    local = {int(s): i for i, s in enumerate(seeds)}
-    n_id = [int(s) for s in seeds]
-    rows, cols, slots, num_nodes, num_edges = [], [], [], [len(n_id)], []
-    frontier = list(range(len(n_id)))
-    for fanout in check_fanouts("num_neighbors", num_neighbors):
-        new_frontier, e = [], 0
-        for dst_local in frontier:
-            v = n_id[dst_local]
-            lo, hi = indptr[v], indptr[v + 1]
-            deg = hi - lo
-            if deg == 0:
-                continue
-            if fanout == -1:
-                chosen = range(lo, hi)
-            elif replace:
-                chosen = [lo + rng.randrange(deg) for _ in range(fanout)]
-            else:
-                chosen = sorted(rng.sample(range(lo, hi), min(deg, fanout)))
-            for s in chosen:
-                u = indices[s]
-                if u not in local:
-                    local[u] = len(n_id)
-                    n_id.append(u)
-                    new_frontier.append(local[u])
-                rows.append(local[u])
-                cols.append(dst_local)
-                slots.append(s)
-                e += 1
-        num_nodes.append(len(new_frontier))
-        num_edges.append(e)
-        frontier = new_frontier
-    return NeighborSample(torch.tensor(n_id, dtype=torch.long), torch.tensor([rows, cols], dtype=torch.long)
-                          .view(2, -1), torch.tensor(slots, dtype=torch.long), num_nodes, num_edges)
+
+    def __init__(self, csr: CSR, num_neighbors: Sequence[int], *, replace: bool = False, seed: int = 0):
+        self.num_neighbors = check_fanouts("num_neighbors", num_neighbors)
+        self.indptr, self.indices = csr.indptr.tolist(), csr.indices.tolist()
+        self.replace = bool(replace)
+        self.rng = random.Random(seed)
+
+    def sample(self, seeds: Sequence[int]) -> NeighborSample:
+        rng, indptr, indices = self.rng, self.indptr, self.indices
+        n_id = [int(s) for s in seeds]
+        local = {v: i for i, v in enumerate(n_id)}
+        rows, cols, slots, num_nodes, num_edges = [], [], [], [len(n_id)], []
+        frontier = list(range(len(n_id)))
+        for fanout in self.num_neighbors:
+            new_frontier, e = [], 0
+            for dst_local in frontier:
+                v = n_id[dst_local]
+                lo, hi = indptr[v], indptr[v + 1]
+                deg = hi - lo
+                if deg == 0:
+                    continue
+                if fanout == -1:
+                    chosen = range(lo, hi)
+                elif self.replace:
+                    chosen = [lo + rng.randrange(deg) for _ in range(fanout)]
+                else:
+                    chosen = sorted(rng.sample(range(lo, hi), min(deg, fanout)))
+                for s in chosen:
+                    u = indices[s]
+                    if u not in local:
+                        local[u] = len(n_id)
+                        n_id.append(u)
+                        new_frontier.append(local[u])
+                    rows.append(local[u])
+                    cols.append(dst_local)
+                    slots.append(s)
+                    e += 1
+            num_nodes.append(len(new_frontier))
+            num_edges.append(e)
+            frontier = new_frontier
+        return NeighborSample(torch.tensor(n_id, dtype=torch.long),
+                              torch.tensor([rows, cols], dtype=torch.long).view(2, -1),
+                              torch.tensor(slots, dtype=torch.long), num_nodes, num_edges)
+
+
+def reference_sample_neighbors(csr: CSR, seeds: Sequence[int], num_neighbors: Sequence[int], *,
+                               replace: bool = False, seed: int = 0) -> NeighborSample:
+    """One batch from :class:`ReferenceNeighborSampler` (the per-node Python loop)."""
+    return ReferenceNeighborSampler(csr, num_neighbors, replace=replace, seed=seed).sample(seeds)
 
 
 class NeighborLoader:

@@ -1,0 +1,120 @@
+"""Sampler throughput: seeds per second for 2-hop fanout sampling on a 1M-node csbm graph.
+
+Run by hand: ``.venv/bin/python benchmarks/bench_sampling.py [--small] [--threads N]``. Measured in the same run,
+on the same graph and seeds (batches of random training seeds, fanouts ``[10, 5]``, without replacement):
+
+* the straightforward per-node Python loop (``ReferenceNeighborSampler``; timed on fewer seeds, per seed) — the
+  baseline every ratio is against;
+* ``NeighborSampler`` (vectorised torch: segment top-k over random keys);
+* ``NeighborLoader`` (the sampler plus building the batch ``Data``: ``x[n_id]``, labels, masks, ``e_id``);
+* the layer-wise (LADIES, FastGCN) and subgraph (Cluster-GCN, GraphSAINT) loaders, for scale, in seeds (output
+  nodes) per second;
+* ``pyg_lib.sampler.neighbor_sample`` where pyg-lib is installed (reported as absent otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+
+def rate(fn, seeds_per_call: int, min_s: float = 2.0, max_calls: int = 50) -> tuple[float, int]:
+    """Seeds per second of ``fn`` (one warm-up call, then calls until ``min_s`` seconds or ``max_calls``)."""
+    fn()
+    calls, start = 0, time.perf_counter()
+    while calls < max_calls and (calls == 0 or time.perf_counter() - start < min_s):
+        fn()
+        calls += 1
+    return seeds_per_call * calls / (time.perf_counter() - start), calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="100k nodes instead of 1M")
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--fanouts", default="10,5")
+    parser.add_argument("--python-seeds", type=int, default=256, help="seeds per call for the Python loop")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from dgnn_lab import datasets
+    from dgnn_lab.graph import to_csr
+    from dgnn_lab.sampling import (
+        ClusterGCNLoader,
+        GraphSAINTRandomWalkSampler,
+        LayerWiseSampler,
+        NeighborLoader,
+        NeighborSampler,
+        ReferenceNeighborSampler,
+    )
+
+    n = 100_000 if args.small else 1_000_000
+    fanouts = [int(f) for f in args.fanouts.split(",")]
+    B = args.batch_size
+    t = time.perf_counter()
+    data = datasets.load("csbm", num_nodes=n, avg_degree=10)
+    gen_s = time.perf_counter() - t
+    t = time.perf_counter()
+    csr = to_csr(data.edge_index, n)
+    csr_s = time.perf_counter() - t
+    print(f"csbm: {n:,} nodes, {data.edge_index.size(1):,} edges (generated in {gen_s:.1f} s, CSR {csr_s:.2f} s); "
+          f"fanouts {fanouts}, batch {B}, torch threads {torch.get_num_threads()}")
+    train = data.train_mask.nonzero().view(-1)
+    g = torch.Generator().manual_seed(0)
+
+    def batch_of(k: int) -> torch.Tensor:
+        return train[torch.randperm(train.numel(), generator=g)[:k]]
+
+    rows = []
+    ref = ReferenceNeighborSampler(csr, fanouts, seed=0)
+    rows.append(("python per-node loop (baseline)", *rate(lambda: ref.sample(batch_of(args.python_seeds).tolist()),
+                                                          args.python_seeds, max_calls=10)))
+    vec = NeighborSampler(csr, fanouts, seed=0)
+    rows.append(("NeighborSampler (vectorised torch)", *rate(lambda: vec.sample(batch_of(B)), B)))
+    loader = NeighborLoader(data, fanouts, batch_size=B, input_nodes=data.train_mask, shuffle=True, seed=0)
+    it = iter(loader)
+
+    def next_batch():
+        nonlocal it
+        try:
+            next(it)
+        except StopIteration:
+            it = iter(loader)
+            next(it)
+
+    rows.append(("NeighborLoader (+ batch Data)", *rate(next_batch, B)))
+    try:
+        import pyg_lib  # noqa: F401
+
+        def pyg():
+            torch.ops.pyg.neighbor_sample(csr.indptr, csr.indices, batch_of(B), fanouts, None, None, None, None,
+                                          True, False, True, False, "uniform", True)
+
+        rows.append(("pyg-lib neighbor_sample", *rate(pyg, B)))
+    except ImportError:
+        print("pyg-lib: not installed (skipped)")
+    except Exception as exc:  # noqa: BLE001 - an optional comparison must not sink the benchmark
+        print(f"pyg-lib: failed ({type(exc).__name__}: {exc}); skipped")
+    for method in ("ladies", "fastgcn"):
+        lw = LayerWiseSampler(data, [4 * B] * len(fanouts), method, seed=0)
+        rows.append((f"{method} s={4 * B}/layer", *rate(lambda lw=lw: lw.sample(batch_of(B)), B)))
+    clusters = torch.arange(n) * 1000 // n       # contiguous ranges: csbm ids carry no locality; just for cost
+    cl = ClusterGCNLoader(data, clusters, batch_size=10, shuffle=True, seed=0)
+    cl_it = iter(cl)
+    rows.append(("cluster-gcn (10 of 1000 clusters)", *rate(lambda: next(cl_it), n // 100, max_calls=20)))
+    sa = GraphSAINTRandomWalkSampler(data, batch_size=B, walk_length=2, sample_coverage=0, seed=0)
+    rows.append((f"graphsaint rw {B} roots x 2 (no presampling)", *rate(sa.sample, B)))
+
+    base = rows[0][1]
+    print(f"{'sampler':46s} {'seeds/s':>12s} {'x python':>9s} {'calls':>6s}")
+    for name, r, calls in rows:
+        print(f"{name:46s} {r:12,.0f} {r / base:9.1f} {calls:6d}")
+    print("(seeds/s = output nodes per second; subgraph samplers count every node of the batch as an output)")
+
+
+if __name__ == "__main__":
+    main()
