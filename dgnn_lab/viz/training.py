@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import plotly.colors as pc
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -43,6 +44,8 @@ PHASES = ("compute", "comm", "wait")
 PHASE_LABELS = {"compute": "compute", "comm": "communication", "wait": "waiting", "untimed": "untimed"}
 PHASE_COLORS = {"compute": "#4C78A8", "comm": "#F58518", "wait": "#E45756", "untimed": "#BAB0AC"}
 _ACC_KEYS = ("train_acc", "val_acc", "test_acc")
+# spelled out (not "Blues") so a spec and the validated figure built from it hold the same value
+_BLUES = [[i / (len(pc.sequential.Blues) - 1), c] for i, c in enumerate(pc.sequential.Blues)]
 _ACC_COLORS = {"train_acc": "#54A24B", "val_acc": "#B279A2", "test_acc": "#9D755D"}
 
 
@@ -206,22 +209,19 @@ def bytes_by_purpose(records: Iterable[Record]) -> dict[str, int]:
 
 # ------------------------------------------------------------------------------------------- figures
 
-def curves_figure(records: Iterable[Record], *, world_size: int | None = None, cores: int | None = None,
-                  total_epochs: int | None = None) -> go.Figure:
-    """Training loss (left axis) and train/val/test accuracy (right axis) per epoch.
-
-    Always four traces in the order loss, train_acc, val_acc, test_acc.
-    """
+def _curves_spec(records: Iterable[Record], *, world_size: int | None = None, cores: int | None = None,
+                  total_epochs: int | None = None) -> dict:
+    """The plain-dict spec of :func:`curves_figure`."""
     records = _check_records(records)
     size = world_size_of(records, world_size)
     c = epoch_curves(records)
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=c["epoch"], y=c["loss"], name="training loss", mode="lines+markers",
-                             marker={"size": 4}, line={"color": "#4C78A8", "width": 2}))
+    data = [{"type": "scatter", "x": c["epoch"], "y": c["loss"], "name": "training loss",
+             "mode": "lines+markers", "marker": {"size": 4}, "line": {"color": "#4C78A8", "width": 2}}]
     for key in _ACC_KEYS:
-        fig.add_trace(go.Scatter(x=c["epoch"], y=c[key], name=key.replace("_acc", " accuracy"), yaxis="y2",
-                                 mode="lines", line={"color": _ACC_COLORS[key], "width": 2,
-                                                     "dash": "dot" if key == "train_acc" else "solid"}))
+        data.append({"type": "scatter", "x": c["epoch"], "y": c[key], "name": key.replace("_acc", " accuracy"),
+                     "yaxis": "y2", "mode": "lines",
+                     "line": {"color": _ACC_COLORS[key], "width": 2,
+                              "dash": "dot" if key == "train_acc" else "solid"}})
     extra = "no epochs yet"
     if c["epoch"]:
         last = -1
@@ -235,7 +235,7 @@ def curves_figure(records: Iterable[Record], *, world_size: int | None = None, c
             parts.append(f"best val {best:.3f} @ epoch {c['epoch'][i]}"
                          + (f" → test {test:.3f}" if test is not None else ""))
         extra = " · ".join(parts)
-    fig.update_layout(
+    layout = dict(
         title=_title("Loss and accuracy", size, cores, extra),
         xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
         yaxis={"title": {"text": "training loss"}, "rangemode": "tozero"},
@@ -245,25 +245,21 @@ def curves_figure(records: Iterable[Record], *, world_size: int | None = None, c
         margin={"t": 95, "b": 40, "l": 60, "r": 60},
         height=360,
     )
-    return fig
+    return {"data": data, "layout": layout}
 
 
-def phase_bars_figure(records: Iterable[Record], *, world_size: int | None = None,
-                      cores: int | None = None) -> go.Figure:
-    """Per-worker stacked bars of compute / communication / waiting / untimed seconds, summed over epochs.
-
-    Unequal compute bars are load imbalance; the title gives max/mean compute. Always four traces
-    (compute, comm, wait, untimed), one bar per worker.
-    """
+def _phase_bars_spec(records: Iterable[Record], *, world_size: int | None = None,
+                      cores: int | None = None) -> dict:
+    """The plain-dict spec of :func:`phase_bars_figure`."""
     records = _check_records(records)
     size = world_size_of(records, world_size)
     t = phase_totals(records, size)
     labels = _worker_labels(size)
-    fig = go.Figure()
+    data: list[dict] = []
     for k in (*PHASES, "untimed"):
         share = np.divide(t[k], t["epoch"], out=np.zeros(size), where=t["epoch"] > 0)
-        fig.add_trace(go.Bar(
-            x=labels, y=t[k].tolist(), name=PHASE_LABELS[k], marker={"color": PHASE_COLORS[k]},
+        data.append(dict(
+            type="bar", x=labels, y=t[k].tolist(), name=PHASE_LABELS[k], marker={"color": PHASE_COLORS[k]},
             customdata=(100 * share).tolist(),
             hovertemplate="%{x}: %{y:.3f} s " + PHASE_LABELS[k] + " (%{customdata:.0f}% of epoch time)"
                           "<extra></extra>",
@@ -272,7 +268,7 @@ def phase_bars_figure(records: Iterable[Record], *, world_size: int | None = Non
     extra = f"{n} epoch{'s' if n != 1 else ''}"
     if n and t["compute"].mean() > 0:
         extra += f" · imbalance (max/mean compute) {t['compute'].max() / t['compute'].mean():.2f}"
-    fig.update_layout(
+    layout = dict(
         title=_title("Where each worker's time went", size, cores, extra),
         barmode="stack",
         yaxis={"title": {"text": "seconds (sum over epochs)"}, "rangemode": "tozero"},
@@ -280,46 +276,37 @@ def phase_bars_figure(records: Iterable[Record], *, world_size: int | None = Non
         margin={"t": 95, "b": 40, "l": 60, "r": 20},
         height=360,
     )
-    return fig
+    return {"data": data, "layout": layout}
 
 
-def bytes_heatmap_figure(records: Iterable[Record], *, world_size: int | None = None,
-                         cores: int | None = None, purpose_prefix: str | None = None) -> go.Figure:
-    """``P x P`` heatmap of bytes sent, sender row (top = worker 0), receiver column, summed over epochs.
-
-    One heatmap trace whose ``z`` is :func:`bytes_matrix`; cell text in kB/MB.
-    """
+def _bytes_heatmap_spec(records: Iterable[Record], *, world_size: int | None = None,
+                         cores: int | None = None, purpose_prefix: str | None = None) -> dict:
+    """The plain-dict spec of :func:`bytes_heatmap_figure`."""
     records = _check_records(records)
     size = world_size_of(records, world_size)
     m = bytes_matrix(records, size, purpose_prefix)
     n_epochs = len({int(r["epoch"]) for r in _epochs(records)})
     text = [[format_bytes(v) for v in row] for row in m.tolist()]
     labels = _worker_labels(size)
-    fig = go.Figure(go.Heatmap(
-        z=m.tolist(), x=[f"to {lab}" for lab in labels], y=[f"from {lab}" for lab in labels],
-        text=text, texttemplate="%{text}", colorscale="Blues", zmin=0,
+    data = [dict(
+        type="heatmap", z=m.tolist(), x=[f"to {lab}" for lab in labels], y=[f"from {lab}" for lab in labels],
+        text=text, texttemplate="%{text}", colorscale=_BLUES, zmin=0,
         hovertemplate="%{y} %{x}: %{z:,} bytes<extra></extra>", colorbar={"title": {"text": "bytes"}},
-    ))
+    )]
     what = f"purposes {purpose_prefix}*" if purpose_prefix else "all purposes"
     extra = f"{format_bytes(m.sum())} in {n_epochs} epoch{'s' if n_epochs != 1 else ''}, {what}"
-    fig.update_layout(
+    layout = dict(
         title=_title("Bytes moved (sender row → receiver column)", size, cores, extra),
         yaxis={"autorange": "reversed"},
         margin={"t": 95, "b": 40, "l": 90, "r": 20},
         height=360,
     )
-    return fig
+    return {"data": data, "layout": layout}
 
 
-def timeline_figure(records: Iterable[Record], *, world_size: int | None = None, cores: int | None = None,
-                    last_epochs: int = 3) -> go.Figure:
-    """Per-worker timeline of compute / communication / waiting phases over the last ``last_epochs`` epochs.
-
-    Each worker's events are placed relative to the start of its own epoch (the clocks of different processes
-    are not compared); epochs are laid side by side, each as wide as its slowest worker. Synchronous training
-    ends every epoch at a collective, so the epoch starts line up to within that collective's skew. Always
-    three horizontal-bar traces (compute, comm, wait).
-    """
+def _timeline_spec(records: Iterable[Record], *, world_size: int | None = None, cores: int | None = None,
+                    last_epochs: int = 3) -> dict:
+    """The plain-dict spec of :func:`timeline_figure`."""
     if int(last_epochs) < 1:
         raise ValueError(f"last_epochs must be >= 1, got {last_epochs}")
     records = _check_records(records)
@@ -351,16 +338,16 @@ def timeline_figure(records: Iterable[Record], *, world_size: int | None = None,
         annotations.append({"x": offset, "y": 1.0, "yref": "paper", "text": f"epoch {e}", "showarrow": False,
                             "xanchor": "left", "yanchor": "bottom", "font": {"size": 11, "color": "#555"}})
         offset += span
-    fig = go.Figure()
+    data: list[dict] = []
     for k in PHASES:
         base, width, y = bars[k]
-        fig.add_trace(go.Bar(
-            orientation="h", base=base, x=width, y=y, name=PHASE_LABELS[k],
+        data.append(dict(
+            type="bar", orientation="h", base=base, x=width, y=y, name=PHASE_LABELS[k],
             marker={"color": PHASE_COLORS[k], "line": {"width": 0}},
             hovertemplate="%{y}: " + PHASE_LABELS[k] + " %{x:.4f} s, from %{base:.4f} s<extra></extra>",
         ))
     extra = f"epochs {shown[0]}–{shown[-1]}, each worker's epoch start aligned" if shown else "no epochs yet"
-    fig.update_layout(
+    layout = dict(
         title=_title("Timeline of phases (recent epochs)", size, cores, extra),
         barmode="overlay", bargap=0.35, shapes=shapes, annotations=annotations,
         xaxis={"title": {"text": "seconds since the first shown epoch's start"}, "rangemode": "tozero"},
@@ -369,7 +356,54 @@ def timeline_figure(records: Iterable[Record], *, world_size: int | None = None,
         margin={"t": 100, "b": 40, "l": 70, "r": 20},
         height=360,
     )
-    return fig
+    return {"data": data, "layout": layout}
+
+
+def curves_figure(records: Iterable[Record], *, world_size: int | None = None, cores: int | None = None,
+                  total_epochs: int | None = None) -> go.Figure:
+    """Training loss (left axis) and train/val/test accuracy (right axis) per epoch.
+
+    Always four traces in the order loss, train_acc, val_acc, test_acc.
+    """
+    return go.Figure(_curves_spec(records, world_size=world_size, cores=cores, total_epochs=total_epochs))
+
+
+def phase_bars_figure(records: Iterable[Record], *, world_size: int | None = None,
+                      cores: int | None = None) -> go.Figure:
+    """Per-worker stacked bars of compute / communication / waiting / untimed seconds, summed over epochs.
+
+    Unequal compute bars are load imbalance; the title gives max/mean compute. Always four traces
+    (compute, comm, wait, untimed), one bar per worker.
+    """
+    return go.Figure(_phase_bars_spec(records, world_size=world_size, cores=cores))
+
+
+def bytes_heatmap_figure(records: Iterable[Record], *, world_size: int | None = None,
+                         cores: int | None = None, purpose_prefix: str | None = None) -> go.Figure:
+    """``P x P`` heatmap of bytes sent, sender row (top = worker 0), receiver column, summed over epochs.
+
+    One heatmap trace whose ``z`` is :func:`bytes_matrix`; cell text in kB/MB.
+    """
+    return go.Figure(_bytes_heatmap_spec(records, world_size=world_size, cores=cores,
+                                         purpose_prefix=purpose_prefix))
+
+
+def timeline_figure(records: Iterable[Record], *, world_size: int | None = None, cores: int | None = None,
+                    last_epochs: int = 3) -> go.Figure:
+    """Per-worker timeline of compute / communication / waiting phases over the last ``last_epochs`` epochs.
+
+    Each worker's events are placed relative to the start of its own epoch (the clocks of different processes
+    are not compared); epochs are laid side by side, each as wide as its slowest worker. Synchronous training
+    ends every epoch at a collective, so the epoch starts line up to within that collective's skew. Always
+    three horizontal-bar traces (compute, comm, wait).
+    """
+    return go.Figure(_timeline_spec(records, world_size=world_size, cores=cores, last_epochs=last_epochs))
+
+
+#: The dashboard's figures as plain ``{"data": [...], "layout": {...}}`` dicts (no plotly validation, which
+#: costs more than the drawing itself on a busy 2-core laptop); ``go.Figure(spec)`` gives the public figure.
+FIGURE_SPECS = {"curves": _curves_spec, "phases": _phase_bars_spec, "bytes": _bytes_heatmap_spec,
+                "timeline": _timeline_spec}
 
 
 def _per_epoch_means(records: list[Record]) -> tuple[dict[str, float], dict[str, float], int, int]:

@@ -135,7 +135,7 @@ class Dashboard:
 
     def figures(self) -> dict[str, go.Figure]:
         """The four figures for the records received so far, as plain ``go.Figure`` objects."""
-        return self._build_figures(self.records)
+        return {name: go.Figure(spec) for name, spec in self._build_specs(self.records).items()}
 
     def stop(self) -> None:
         """Interrupt the run (``handle.stop()``); for a plain record feed, stop reading it."""
@@ -188,10 +188,10 @@ class Dashboard:
             display(self.widget)
             return
         records = self.records
-        figs = self._build_figures(records)
+        specs = self._build_specs(records)
         handles = {"summary": display(_StaticHTML(self._summary_html(records)), display_id=True)}
         for name in _FIGURES:
-            handles[name] = display(figs[name], display_id=True)
+            handles[name] = display(go.Figure(specs[name]), display_id=True)
         self._static_handles = handles  # one assignment: the drawing thread sees all handles or none
 
     def __repr__(self) -> str:
@@ -223,17 +223,20 @@ class Dashboard:
                     return e
         return None
 
-    def _build_figures(self, records: list[dict]) -> dict[str, go.Figure]:
+    def _build_specs(self, records: list[dict]) -> dict[str, dict]:
+        """The four figures as plain dicts (plotly validates them once, when they reach a widget)."""
         size, cores = self._size(records), self._cores(records)
-        figs = {
-            "curves": vt.curves_figure(records, world_size=size, cores=cores, total_epochs=self._total(records)),
-            "phases": vt.phase_bars_figure(records, world_size=size, cores=cores),
-            "bytes": vt.bytes_heatmap_figure(records, world_size=size, cores=cores),
-            "timeline": vt.timeline_figure(records, world_size=size, cores=cores, last_epochs=self.last_epochs),
+        specs = {
+            "curves": vt.FIGURE_SPECS["curves"](records, world_size=size, cores=cores,
+                                                total_epochs=self._total(records)),
+            "phases": vt.FIGURE_SPECS["phases"](records, world_size=size, cores=cores),
+            "bytes": vt.FIGURE_SPECS["bytes"](records, world_size=size, cores=cores),
+            "timeline": vt.FIGURE_SPECS["timeline"](records, world_size=size, cores=cores,
+                                                    last_epochs=self.last_epochs),
         }
-        for fig in figs.values():  # a fixed width: the widget can't size itself to a grid cell reliably
-            fig.update_layout(width=self.figure_width)
-        return figs
+        for spec in specs.values():  # a fixed width: the widget can't size itself to a flex cell reliably
+            spec["layout"]["width"] = self.figure_width
+        return specs
 
     def _build_widgets(self) -> None:
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop",
@@ -247,8 +250,8 @@ class Dashboard:
             self.figure_widgets: dict[str, Any] = {}
             self.widget = None
             return
-        figs = self._build_figures([])
-        self.figure_widgets = {name: go.FigureWidget(fig) for name, fig in figs.items()}
+        specs = self._build_specs([])
+        self.figure_widgets = {name: go.FigureWidget(spec) for name, spec in specs.items()}
         # two figures a row on a wide screen, one on a narrow one
         self._grid = W.Box(children=[self.figure_widgets[n] for n in _FIGURES],
                            layout=W.Layout(display="flex", flex_flow="row wrap", width="100%"))
@@ -343,7 +346,7 @@ class Dashboard:
             fresh = self._records[self._drawn:]
             stamps = [float(r["time"]) for r in fresh if isinstance(r.get("time"), (int, float))]
             self._drawn = len(records)
-        figs = self._build_figures(records)
+        specs = self._build_specs(records)
         self._update_header(records, final)
         if self.static:
             handles = self._static_handles
@@ -351,20 +354,20 @@ class Dashboard:
                 # plain figures are resent whole, so update them in place about once a second only
                 handles["summary"].update(_StaticHTML(self._summary_html(records)))
                 for name in _FIGURES:
-                    handles[name].update(figs[name])
+                    handles[name].update(go.Figure(specs[name]))
                 self._last_static = time.monotonic()
             if final and not handles and not _in_kernel():
                 print(f"dgnn_lab dashboard ({self.status}): {self._summary_text(records)}")
         elif final:
             # Authoritative last frame: fresh widgets built from the complete final state.
             old = self.figure_widgets
-            self.figure_widgets = {name: go.FigureWidget(figs[name]) for name in _FIGURES}
+            self.figure_widgets = {name: go.FigureWidget(specs[name]) for name in _FIGURES}
             self._grid.children = [self.figure_widgets[n] for n in _FIGURES]
             for w in old.values():
                 w.close()
         else:
             for name in _FIGURES:
-                _send_full_state(self.figure_widgets[name], figs[name])
+                _send_full_state(self.figure_widgets[name], specs[name])
         now = time.time()
         self._frame_log.append({"start": start, "draw_s": time.monotonic() - start, "final": final,
                                 "latencies": [now - t for t in stamps]})
@@ -439,22 +442,20 @@ class _StaticHTML:
         return self.text
 
 
-def _send_full_state(widget: go.FigureWidget, fig: go.Figure) -> None:
-    """Copy every trace property and the whole layout (but the template) of ``fig`` into ``widget``.
+def _send_full_state(widget: go.FigureWidget, spec: dict) -> None:
+    """Copy every trace property and the whole layout of ``spec`` into ``widget``: one ``plotly_update``.
 
-    One ``plotly_update`` message per figure; the traces keep their number and order (the viz functions
-    guarantee it), so property ``k`` of trace ``i`` is ``restyle[k][i]``.
+    The traces keep their number and order (the viz specs guarantee it), so property ``k`` of trace ``i``
+    is ``restyle[k][i]``; a property a trace lacks is sent as None (unset).
     """
-    state = fig.to_plotly_json()
-    data, layout = state["data"], state["layout"]
+    data, layout = spec["data"], spec["layout"]
     if len(data) != len(widget.data) or any(
             d["type"] != t.type for d, t in zip(data, widget.data, strict=True)):
         widget.data = []
         widget.add_traces(data)
     keys = sorted({k for d in data for k in d} - {"type"})
     restyle = {k: [d.get(k) for d in data] for k in keys}
-    relayout = {k: v for k, v in layout.items() if k != "template"}
-    widget.plotly_update(restyle_data=restyle, relayout_data=relayout)
+    widget.plotly_update(restyle_data=restyle, relayout_data={k: v for k, v in layout.items() if k != "template"})
 
 
 def live_train(config: Any = None, **dashboard_kw: Any) -> Dashboard:
