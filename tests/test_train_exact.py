@@ -14,7 +14,7 @@ import torch
 
 from dgnn_lab import datasets
 from dgnn_lab.dist import run
-from dgnn_lab.train import TrainConfig, plan_halo_bytes
+from dgnn_lab.train import LocalGraph, TrainConfig, halo_exchange, plan_halo_bytes
 from dgnn_lab.train.full_graph import make_plan, worker_main
 from dgnn_lab.train.models import DistGNN
 from dgnn_lab.train.reference import train_reference
@@ -35,8 +35,33 @@ class _Tagged:
         self._ctx.emit({**record, "case": self._case})
 
 
+def halo_check(ctx) -> dict:
+    """HaloExchange on its own (float64, karate, random partition): forward rows and backward sums.
+
+    With ``loss = sum_p sum_{u local to p} <C[u], out_p[u]>`` for a fixed global matrix ``C``, row ``v`` is
+    used once on its owner and once on every worker whose halo holds it, so ``dloss/dH[v] = C[v] * (1 +
+    number of halos holding v)``: the backward must bring every halo copy's gradient home."""
+    data = datasets.load("karate")
+    plan = make_plan(data, ctx.world_size, "random", 0)
+    graph = LocalGraph.from_plan(plan, ctx.rank, data.edge_index)
+    gen = torch.Generator().manual_seed(7)
+    h_all = torch.randn(data.num_nodes, 3, generator=gen, dtype=torch.float64)
+    c_all = torch.randn(data.num_nodes, 3, generator=gen, dtype=torch.float64)
+    owned = h_all[graph.owned].clone().requires_grad_(True)
+    out = halo_exchange(owned, graph, ctx.comm, layer=0)
+    fwd_err = float((out - h_all[graph.local_to_global]).abs().max())
+    (out * c_all[graph.local_to_global]).sum().backward()
+    copies = torch.ones(data.num_nodes, dtype=torch.float64)
+    for part in plan.parts:
+        copies[part.halo_rings[0]] += 1
+    want = c_all[graph.owned] * copies[graph.owned, None]
+    return {"type": "halo_check", "fwd_err": fwd_err, "bwd_err": float((owned.grad - want).abs().max()),
+            "halo_rows": graph.num_halo}
+
+
 def several_cases(ctx, config: dict) -> None:
-    """Worker entry: train each config of ``config["cases"]`` in turn on the same process group."""
+    """Worker entry: a HaloExchange check, then each config of ``config["cases"]`` in turn."""
+    ctx.emit(halo_check(ctx))
     for i, case in enumerate(config["cases"]):
         worker_main(_Tagged(ctx, i), case)
 
@@ -55,7 +80,10 @@ def _cases(root) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def references(planetoid_root):
-    """Per case: the data and the single-process PyG per-epoch losses."""
+    """Per case: the data and the single-process PyG per-epoch losses (one thread: on a busy 2-core machine
+    two threads mostly spin)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     out = []
     for c in _cases(planetoid_root):
         cfg = TrainConfig(**c)
@@ -63,6 +91,7 @@ def references(planetoid_root):
         ref = train_reference(data, model=cfg.model, layers=cfg.layers, hidden=cfg.hidden, dropout=0.0,
                               lr=cfg.lr, weight_decay=cfg.weight_decay, epochs=EPOCHS, seed=cfg.seed)
         out.append((cfg, data, ref))
+    torch.set_num_threads(threads)
     return out
 
 
@@ -73,6 +102,9 @@ def test_p_workers_equal_one_pyg_process_and_the_plans_bytes(workers, references
     result = run("tests.test_train_exact:several_cases", {"cases": cases}, workers, run_dir=tmp_path / "run",
                  timeout_s=120)
     assert result.status == "done"
+    checks = [r for r in result.records if r["type"] == "halo_check"]
+    assert len(checks) == workers and sum(r["halo_rows"] for r in checks) > 0
+    assert all(r["fwd_err"] == 0.0 and r["bwd_err"] < 1e-12 for r in checks), checks
     for i, (cfg, data, ref) in enumerate(references):
         eps = [r for r in result.records if r["type"] == "epoch" and r.get("case") == i]
         assert len(eps) == EPOCHS * workers

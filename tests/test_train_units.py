@@ -130,6 +130,15 @@ def test_model_widths_and_backward_layers(model):
 
 # ------------------------------------------------------------------------ one worker, in this process
 
+@pytest.fixture
+def one_thread():
+    """PyG and the worker on one thread (two threads on a busy 2-core machine mostly spin)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _solo_context(records: list) -> WorkerContext:
     comm = Communicator(0, 1, "cpu", "gloo")  # world_size 1 needs no process group
     return WorkerContext(rank=0, world_size=1, device=torch.device("cpu"), backend="gloo",
@@ -137,7 +146,7 @@ def _solo_context(records: list) -> WorkerContext:
 
 
 @pytest.mark.parametrize("model, layers", [("gcn", 2), ("sage", 3)])
-def test_one_worker_matches_pyg_exactly(planetoid_root, model, layers):
+def test_one_worker_matches_pyg_exactly(planetoid_root, model, layers, one_thread):
     cfg = TrainConfig(dataset="cora", dataset_args={"root": str(planetoid_root)}, workers=1, model=model,
                       layers=layers, hidden=16, dropout=0.0, epochs=15, partition="range")
     records: list = []

@@ -9,6 +9,7 @@ PyG's fastest path on CPU; ``adj="edge_index"`` is the gather/scatter path.
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -76,7 +77,9 @@ def adjacency(data: Data, adj: str = "edge_index"):
     if adj == "csr":
         import torch_geometric.transforms as T
 
-        return T.ToSparseTensor(layout=torch.sparse_csr)(data.clone()).adj_t
+        with warnings.catch_warnings():  # torch's "sparse CSR is beta" notice, nothing a user can act on
+            warnings.simplefilter("ignore", UserWarning)
+            return T.ToSparseTensor(layout=torch.sparse_csr)(data.clone()).adj_t
     raise ValueError(f"unknown adjacency format {adj!r}; allowed: edge_index, csr")
 
 
