@@ -72,6 +72,17 @@ def test_worker_failure_reaches_caller_naming_the_rank(tmp_path, how):
     assert saved["status"] == "failed" and saved["error"]["rank"] == 1
 
 
+def test_exchange_row_count_mismatch_is_named_not_garbage(tmp_path):
+    """Without the check, gloo aborts the receiver (too many rows) or leaves rows uninitialised (too few)."""
+    h = launch("dgnn_lab.dist.testing:exchange_mismatch", {"expect": 4}, 2, run_dir=tmp_path / "r", **FAST)
+    with pytest.raises(WorkerError) as ei:
+        h.wait(timeout=60)
+    msg = str(ei.value)
+    assert "ValueError: exchange 'halo_fwd/L0': ranks" in msg and "disagree on the rows" in msg
+    assert ("rank 0 sends 3 rows" in msg) or ("rank 1 sends 0 rows" in msg and "rank 0 sends 3" in msg)
+    assert _alive(h.pids) == []
+
+
 @pytest.mark.slow
 def test_peer_that_hangs_makes_a_clear_timeout_error(tmp_path):
     h = launch("dgnn_lab.dist.testing:fail", {"how": "hang", "rank": 1, "after": 0.0}, 2,

@@ -50,6 +50,13 @@ def exchange_known(ctx: WorkerContext, config: dict) -> None:
               "recv": [t.cpu().tolist() for t in recv], "reduced": vec.cpu().tolist()})
 
 
+def exchange_mismatch(ctx: WorkerContext, config: dict) -> None:
+    """Rank 0 sends 3 rows to rank 1, which expects ``config["expect"]``: a bug the check must name."""
+    send = [torch.ones(3 if (ctx.rank == 0 and q == 1) else 0, 2) for q in range(ctx.world_size)]
+    recv_rows = [int(config["expect"]) if (ctx.rank == 1 and q == 0) else 0 for q in range(ctx.world_size)]
+    ctx.comm.exchange(send, recv_rows, "halo_fwd/L0")
+
+
 def bandwidth(ctx: WorkerContext, config: dict) -> None:
     """Exchange ``config["mb"]`` MB float32 blocks between all pairs, ``config["reps"]`` times, first with
     raw ``torch.distributed`` point-to-point calls into reused receive buffers (``raw_s``) and into fresh ones
