@@ -15,11 +15,18 @@ from dgnn_lab.partition.api import (
 )
 from dgnn_lab.partition.io import load_part, load_plan, save_plan
 from dgnn_lab.partition.plan import PartitionPlan, PartPlan, build_plan
-from dgnn_lab.partition.stats import PartitionStats, edge_cut, halo_growth, partition_stats
+from dgnn_lab.partition.stats import (
+    PartitionStats,
+    edge_cut,
+    halo_growth,
+    partition_stats,
+    receptive_field_error,
+)
 from dgnn_lab.partition.vertex_cut import VERTEX_CUT_METHODS, build_vertex_cut_plan
 
 __all__ = [
     "BALANCE_KEYS", "DESCRIPTIONS", "EDGE_CUT_METHODS", "METHODS", "METHOD_OPTIONS", "VERTEX_CUT_METHODS",
     "PartPlan", "PartitionPlan", "PartitionStats", "build_plan", "build_vertex_cut_plan", "edge_cut",
-    "halo_growth", "load_part", "load_plan", "parse_balance", "partition", "partition_stats", "save_plan",
+    "halo_growth", "load_part", "load_plan", "parse_balance", "partition", "partition_stats", "receptive_field_error",
+    "save_plan",
 ]

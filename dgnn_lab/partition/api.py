@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dgnn_lab.partition._threads import threads_for
 from dgnn_lab.partition.edge_cut import random_assignment, range_assignment
 from dgnn_lab.partition.metis import metis_assignment
 from dgnn_lab.partition.plan import PartitionPlan, build_plan
@@ -135,6 +136,20 @@ def partition(
 
     ``plan.seconds`` is the wall time of the partitioner plus building the plan (``plan.timings`` splits it).
     """
+    with threads_for(int(data.edge_index.size(1))):
+        return _partition(data, num_parts, method, seed=seed, hops=hops, balance=balance, **options)
+
+
+def _partition(
+    data: Any,
+    num_parts: int,
+    method: Method = "metis",
+    *,
+    seed: int = 0,
+    hops: int = 1,
+    balance: str | Iterable[str] | None = (),
+    **options: Any,
+) -> PartitionPlan:
     num_nodes = int(data.num_nodes)
     edge_index = data.edge_index
     if num_nodes < 1:

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from dgnn_lab.graph import k_hop_rings, to_csr, undirected_pairs
+from dgnn_lab.partition._threads import threads_for
 from dgnn_lab.partition.plan import PartitionPlan
 
 
@@ -77,6 +78,11 @@ def edge_cut(edge_index: Tensor, num_nodes: int, assignment: Tensor) -> tuple[in
 
 def partition_stats(plan: PartitionPlan, data: Any) -> PartitionStats:
     """Statistics of ``plan`` on the graph it was built from (``data.edge_index``, optional ``train_mask``)."""
+    with threads_for(plan.num_edges):
+        return _partition_stats(plan, data)
+
+
+def _partition_stats(plan: PartitionPlan, data: Any) -> PartitionStats:
     edge_index = data.edge_index
     n = plan.num_nodes
     if edge_index.size(1) != plan.num_edges or int(data.num_nodes) != n:
@@ -123,10 +129,46 @@ def halo_growth(data: Any, assignment: Tensor, num_parts: int, max_hops: int) ->
     worker must read (or fetch layer by layer) to compute its owned nodes' outputs.
     """
     n = int(data.num_nodes)
-    csr = to_csr(data.edge_index, n)
-    out = torch.zeros(num_parts, max_hops, dtype=torch.long)
-    for p in range(num_parts):
-        owned = (assignment == p).nonzero().flatten()
-        rings = k_hop_rings(csr, owned, max_hops)
-        out[p] = torch.cumsum(torch.tensor([r.numel() for r in rings], dtype=torch.long), 0)
+    with threads_for(int(data.edge_index.size(1))):
+        csr = to_csr(data.edge_index, n)
+        out = torch.zeros(num_parts, max_hops, dtype=torch.long)
+        for p in range(num_parts):
+            owned = (assignment == p).nonzero().flatten()
+            rings = k_hop_rings(csr, owned, max_hops)
+            out[p] = torch.cumsum(torch.tensor([r.numel() for r in rings], dtype=torch.long), 0)
     return out
+
+
+def receptive_field_error(plan: PartitionPlan, data: Any, layers: int, *, seed: int = 0) -> float:
+    """What goes wrong when a worker runs ``layers`` rounds of message passing on what it stores, no exchange.
+
+    Each part takes its owned nodes plus the halo rings the plan stores (``plan.hops`` of them), keeps the
+    edges among those nodes, and runs ``layers`` rounds of sum aggregation (``h <- A h``) on random features.
+    Returns the largest absolute difference, over owned nodes, from the same rounds on the whole graph.
+    It is 0 (up to float rounding) exactly when ``plan.hops >= layers``: an ``L``-layer GNN computed without
+    communication needs the ``L``-hop halo. (With a halo exchange before every layer, ring 1 suffices; that is
+    what the training notebooks do, paying with messages instead of memory.)
+    """
+    if plan.kind != "edge-cut":
+        raise ValueError("receptive_field_error applies to edge-cut plans (vertex-cut plans have no halo rings)")
+    n = plan.num_nodes
+    src, dst = data.edge_index
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=gen, dtype=torch.float64)
+    h = x
+    for _ in range(layers):
+        h = torch.zeros_like(h).index_add_(0, dst, h[src])
+    worst = 0.0
+    stored = plan.hops if plan.hops > 0 else 0
+    for part in plan.parts:
+        l2g = torch.cat([part.owned, *part.halo_rings[:stored]]) if stored else part.owned
+        local = torch.full((n,), -1, dtype=torch.long)
+        local[l2g] = torch.arange(l2g.numel())
+        keep = (local[src] >= 0) & (local[dst] >= 0)
+        ls, ld = local[src[keep]], local[dst[keep]]
+        hl = x[l2g]
+        for _ in range(layers):
+            hl = torch.zeros_like(hl).index_add_(0, ld, hl[ls])
+        if part.num_owned:
+            worst = max(worst, (hl[: part.num_owned] - h[part.owned]).abs().max().item())
+    return worst

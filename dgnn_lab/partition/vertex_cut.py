@@ -143,8 +143,10 @@ def vertex_cut_assignment(edge_index: Tensor, num_nodes: int, num_parts: int, me
     """A part for every directed edge (column of ``edge_index``); both directions of a link agree."""
     lo, hi, pair_of_edge = _pairs(edge_index, num_nodes)
     pair_part = pair_assignment(method, lo, hi, num_nodes, num_parts, seed, lam, eps)
-    loops = _node_hash(num_nodes, num_parts, seed)[edge_index[0]]
-    return torch.where(pair_of_edge >= 0, pair_part[pair_of_edge.clamp_min(0)], loops)
+    out = _node_hash(num_nodes, num_parts, seed)[edge_index[0]]  # self-loops: where their node hashes
+    linked = pair_of_edge >= 0
+    out[linked] = pair_part[pair_of_edge[linked]]
+    return out
 
 
 def masters_from_edges(edge_index: Tensor, num_nodes: int, edge_assignment: Tensor, num_parts: int,
