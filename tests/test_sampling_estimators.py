@@ -226,3 +226,17 @@ def test_cluster_gcn_covers_every_node_once_per_epoch(use_plan):
 def test_bad_input_is_a_clear_value_error(make, match):
     with pytest.raises(ValueError, match=match):
         make(graph())
+
+
+def test_compare_samplers_exact_where_nothing_is_sampled():
+    """Full neighbourhoods and a single all-node cluster reproduce the full-graph aggregation exactly."""
+    from dgnn_lab.sampling.experiments import compare_samplers
+
+    data = graph(seed=8)
+    data.x = data.x.float()
+    table = compare_samplers(data, batch_size=8, num_neighbors=[3, 2], layer_size=16, clusters=torch.zeros(
+        80, dtype=torch.long), clusters_per_batch=1, walk_roots=5, num_batches=2).set_index("sampler")
+    assert table.loc["neighbour (full)", "rel_error"] < 1e-12
+    assert table.loc["cluster-gcn q=1", "rel_error"] < 1e-12
+    assert table.loc["neighbour [3, 2]", "rel_error"] > 0.01
+    assert (table["outputs"] > 0).all() and (table["inputs_per_output"] >= 1).all()
