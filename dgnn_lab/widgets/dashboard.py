@@ -250,10 +250,10 @@ class Dashboard:
             self.figure_widgets: dict[str, Any] = {}
             self.widget = None
             return
-        specs = self._build_specs([])
-        self.figure_widgets = {name: go.FigureWidget(spec) for name, spec in specs.items()}
-        # two figures a row on a wide screen, one on a narrow one
-        self._grid = W.Box(children=[self.figure_widgets[n] for n in _FIGURES],
+        # The figure widgets are made by the drawing thread's first frame (plotly's first widget costs about a
+        # second), so the launching cell returns at once. Two figures a row on a wide screen, one on a narrow.
+        self.figure_widgets = {}
+        self._grid = W.Box(children=[W.HTML("<i>preparing figures…</i>")],
                            layout=W.Layout(display="flex", flex_flow="row wrap", width="100%"))
         self.progress.layout.margin = "0 12px"
         header = W.HBox([self.stop_button, self.progress, self.totals], layout=W.Layout(align_items="center"))
@@ -358,8 +358,8 @@ class Dashboard:
                 self._last_static = time.monotonic()
             if final and not handles and not _in_kernel():
                 print(f"dgnn_lab dashboard ({self.status}): {self._summary_text(records)}")
-        elif final:
-            # Authoritative last frame: fresh widgets built from the complete final state.
+        elif final or not self.figure_widgets:
+            # First frame, and the authoritative last one: fresh widgets built from the complete state.
             old = self.figure_widgets
             self.figure_widgets = {name: go.FigureWidget(specs[name]) for name in _FIGURES}
             self._grid.children = [self.figure_widgets[n] for n in _FIGURES]
