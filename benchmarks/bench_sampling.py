@@ -1,11 +1,12 @@
 """Sampler throughput: seeds per second for 2-hop fanout sampling on a 1M-node csbm graph.
 
-Run by hand: ``.venv/bin/python benchmarks/bench_sampling.py [--small] [--threads N]``. Measured in the same run,
-on the same graph and seeds (batches of random training seeds, fanouts ``[10, 5]``, without replacement):
+Run by hand: ``.venv/bin/python benchmarks/bench_sampling.py [--small] [--threads N]`` (default: one torch
+thread). Measured in the same run, on the same graph and seeds (batches of random training seeds, fanouts
+``[10, 5]``, without replacement):
 
 * the straightforward per-node Python loop (``ReferenceNeighborSampler``; timed on fewer seeds, per seed) — the
   baseline every ratio is against;
-* ``NeighborSampler`` (vectorised torch: segment top-k over random keys);
+* ``NeighborSampler`` (vectorised torch: Floyd's algorithm, all nodes at once);
 * ``NeighborLoader`` (the sampler plus building the batch ``Data``: ``x[n_id]``, labels, masks, ``e_id``);
 * the layer-wise (LADIES, FastGCN) and subgraph (Cluster-GCN, GraphSAINT) loaders, for scale, in seeds (output
   nodes) per second;
@@ -36,9 +37,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--fanouts", default="10,5")
     parser.add_argument("--python-seeds", type=int, default=256, help="seeds per call for the Python loop")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: sampling is memory-bound, and on a busy or oversubscribed "
+                             "machine extra intra-op threads spin and slow every small op down; 0 = torch's default)")
     args = parser.parse_args()
-    if args.threads:
+    if args.threads > 0:
         torch.set_num_threads(args.threads)
 
     from dgnn_lab import datasets

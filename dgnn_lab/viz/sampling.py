@@ -104,9 +104,9 @@ def computation_tree_figure(batch, seed_index: int = 0, *, groups: Tensor | Sequ
     if groups is not None:
         g = torch.as_tensor(groups)
         cat = g[torch.tensor(gid)].tolist()
-        names = list(group_names) if group_names is not None else [f"group {c}" for c in sorted(set(cat))]
+        names = list(group_names or [])
         keys = sorted(set(cat))
-        label = {c: (names[c] if group_names is not None and 0 <= c < len(names) else f"group {c}") for c in keys}
+        label = {c: (names[c] if 0 <= c < len(names) else f"group {c}") for c in keys}
         color = {c: GROUP_COLORS[i % len(GROUP_COLORS)] for i, c in enumerate(keys)}
     else:
         cat = tree["depth"].tolist()
