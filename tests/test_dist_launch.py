@@ -35,12 +35,12 @@ def _alive(pids) -> list[int]:
 
 
 def _worker_children() -> list:
-    """Python children of this process other than multiprocessing's resource tracker (which spawn starts
-    once per process and which is not a worker)."""
+    """Spawned worker processes under this one (multiprocessing's resource tracker, which spawn starts once
+    per process, is not a worker; other tests' servers are not either)."""
     kids = []
     for p in psutil.Process().children(recursive=True):
         try:
-            if "resource_tracker" not in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+            if "spawn_main" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
                 kids.append(p)
         except psutil.NoSuchProcess:
             pass
@@ -211,8 +211,7 @@ def _start_launcher(tmp_path: Path) -> tuple[subprocess.Popen, list]:
     else:
         p.wait(10)
         pytest.fail(f"launcher ended before streaming: {p.stderr.read()[-2000:]}")
-    workers = [c for c in psutil.Process(p.pid).children(recursive=True)
-               if "resource_tracker" not in " ".join(c.cmdline())]
+    workers = [c for c in psutil.Process(p.pid).children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
     assert len(workers) == 2
     return p, workers
 
@@ -307,7 +306,7 @@ def test_jupyter_interrupt_stops_the_run_and_the_kernel_stays_usable(tmp_path):
         while not ((rd / "records.jsonl").exists() and (rd / "records.jsonl").read_text().count('"epoch"') >= 2):
             assert time.time() < deadline, "the run never streamed"
             time.sleep(0.05)
-        workers = [c.pid for c in kernel.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]
+        workers = [c.pid for c in kernel.children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
         assert len(workers) == 2
         km.interrupt_kernel()
         ename = None
