@@ -91,11 +91,11 @@ def main() -> None:
 
     rows.append(("NeighborLoader (+ batch Data)", *rate(next_batch, B)))
     try:
-        import pyg_lib  # noqa: F401
+        import pyg_lib
 
-        def pyg():
-            torch.ops.pyg.neighbor_sample(csr.indptr, csr.indices, batch_of(B), fanouts, None, None, None, None,
-                                          True, False, True, False, "uniform", True)
+        def pyg():   # our CSR is by destination, i.e. pyg-lib's CSC layout
+            pyg_lib.sampler.neighbor_sample(csr.indptr, csr.indices, batch_of(B), fanouts, csc=True, replace=False,
+                                            directed=True, return_edge_id=True)
 
         rows.append(("pyg-lib neighbor_sample", *rate(pyg, B)))
     except ImportError:
