@@ -7,7 +7,8 @@ its telemetry to ``run_dir/records-rank<R>.jsonl`` (on a shared filesystem, or g
 ``RunResult.load(run_dir)`` merges them. ``run_dir`` defaults to ``runs/torchrun-<TORCHELASTIC_RUN_ID>``.
 
 Exit status: 0 when the entry returned, 1 when it raised (an ``error`` record with the traceback is
-written first), 143 on SIGTERM (torchrun stopping the job; a ``stopped`` record is written).
+written first), 143 on SIGTERM (torchrun stopping the job) and 130 on Ctrl-C (a ``stopped`` record is
+written first).
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
                           num_threads=spec.get("threads_per_worker"), where=where,
                           sink=writer.write, run_dir=run_dir)
         run_entry(ctx, entry, spec.get("config", {}))
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: an interrupt, not a failure
+        writer.write({"type": "stopped", "rank": rank, "time": time.time(), "signal": "SIGINT"})
+        writer.close()
+        os._exit(128 + signal.SIGINT)
     except BaseException as e:  # noqa: BLE001 - every failure is recorded before exiting
         if isinstance(e, SystemExit) and e.code in (0, None):
             pass
