@@ -327,6 +327,8 @@ class RunHandle:
                     self._add_record(rec)
             if self._finished.is_set():
                 break
+        for conn in pending:  # given up on (a worker's child still holds the pipe): don't leak the fd
+            conn.close()
 
     def _wait_eof(self, ranks: set[int], timeout: float) -> None:
         deadline = time.monotonic() + timeout
