@@ -157,6 +157,7 @@ def test_phases_nest_exclusively_and_reset_per_epoch():
     assert [e[0] for e in s["events"]] == ["compute", "wait", "compute"]
     s2 = comm.take_epoch_stats()
     assert s2["compute_s"] == s2["comm_s"] == s2["wait_s"] == 0.0 and s2["events"] == []
+    assert s["t0_wall"] == pytest.approx(time.time() - wall, abs=0.05) and s2["t0_wall"] > s["t0_wall"]
 
 
 def test_open_phase_is_split_across_epochs():

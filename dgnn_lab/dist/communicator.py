@@ -136,14 +136,17 @@ class Communicator:
     def take_epoch_stats(self) -> dict:
         """Return and reset this epoch's totals: ``compute_s``, ``comm_s``, ``wait_s``, ``bytes_sent`` /
         ``bytes_recv`` as ``{peer: {purpose: n}}`` (int peers; records turn them into strings) and ``events``
-        ``[[phase, t0, t1], ...]`` in seconds since the previous call (or since the communicator was made).
-        A phase still open is split at this instant and continues into the next epoch."""
+        ``[[phase, t0, t1], ...]`` in seconds since the previous call (or since the communicator was made),
+        plus ``t0_wall``, that start as ``time.time()`` (to line up workers' timelines). A phase still open
+        is split at this instant and continues into the next epoch."""
         now = self._now()
         if self._stack:
             top = self._stack[-1]
             self._close_segment(top[0], top[1], now)
             top[1] = now
         stats = {
+            # wall-clock start of this epoch, to line up different workers' event timelines
+            "t0_wall": time.time() - (time.perf_counter() - self._epoch_t0),
             "compute_s": self._phase_s["compute"],
             "comm_s": self._phase_s["comm"],
             "wait_s": self._phase_s["wait"],
