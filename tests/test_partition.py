@@ -123,6 +123,8 @@ def test_directed_graph_with_isolated_node(directed, method):
 
 def test_metis_notes_symmetrised_directed_input(directed, karate):
     assert any("symmetrised" in n for n in partition(directed, 2, "metis").notes)
+    assert any("symmetrised" in n for n in partition(directed, 2, "ldg").notes)
+    assert partition(karate, 2, "metis", ufactor=100).options == {"ufactor": 100}
     assert not partition(karate, 2, "metis").notes
     assert any("symmetrised" in n for n in partition_stats(partition(directed, 2, "metis"), directed).notes)
 
@@ -379,6 +381,8 @@ def test_user_partitioner_errors(karate, bad, match):
     ({"method": "ldg", "order": "dfs"}, "unknown stream order 'dfs'; valid orders: random, natural, bfs, degree"),
     ({"method": "metis", "order": "bfs"}, "method 'metis' takes no option 'order'; allowed: ufactor"),
     ({"method": "fennel", "gamma": 1.0}, "gamma must be > 1"),
+    ({"method": "fennel", "nu": "x"}, "option nu must be a number, got 'x'"),
+    ({"method": "metis", "ufactor": 0}, "ufactor (METIS imbalance, in thousandths) must be >= 1, got 0"),
     ({"method": lambda d, k: [0] * 34, "order": "bfs"}, "apply to built-in methods only"),
 ])
 def test_bad_input_gives_clear_errors(karate, kwargs, match):

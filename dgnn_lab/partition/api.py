@@ -89,6 +89,12 @@ def _check_options(method: str, options: dict) -> dict:
     if unknown:
         names = ", ".join(allowed) or "none"
         raise ValueError(f"method {method!r} takes no option {', '.join(map(repr, unknown))}; allowed: {names}")
+    if "ufactor" in options:
+        _check_int("ufactor (METIS imbalance, in thousandths)", options["ufactor"], 1)
+    for key in ("gamma", "nu", "alpha", "lam", "eps"):
+        if options.get(key) is not None and (isinstance(options[key], bool)
+                                             or not isinstance(options[key], (int, float))):
+            raise ValueError(f"option {key} must be a number, got {options[key]!r}")
     if "order" in options and options["order"] not in ORDERS:
         raise ValueError(f"unknown stream order {options['order']!r}; valid orders: {', '.join(ORDERS)}")
     return {**{k: v for k, v in allowed.items() if v is not None}, **options}
@@ -188,7 +194,8 @@ def _partition(
             assignment = metis_assignment(edge_index, num_nodes, num_parts, seed=seed, balance=balance,
                                           train_mask=train_mask, notes=notes, **opts)
         elif method in ("ldg", "fennel"):
-            assignment = streaming_assignment(edge_index, num_nodes, num_parts, method, seed=seed, **opts)
+            assignment = streaming_assignment(edge_index, num_nodes, num_parts, method, seed=seed, notes=notes,
+                                              **opts)
         else:
             assignment = vertex_cut_assignment(edge_index, num_nodes, num_parts, method, seed=seed, **opts)
     t1 = time.perf_counter()

@@ -151,6 +151,7 @@ def streaming_assignment(
     gamma: float = 1.5,
     nu: float = 1.1,
     alpha: float | None = None,
+    notes: list[str] | None = None,
 ) -> Tensor:
     """LDG (``method="ldg"``) or Fennel (``method="fennel"``) in one exact pass over ``order``."""
     if order not in ORDERS:
@@ -160,7 +161,9 @@ def streaming_assignment(
             raise ValueError(f"fennel's gamma must be > 1, got {gamma}")
         if not nu >= 1.0:
             raise ValueError(f"fennel's nu (capacity slack) must be >= 1, got {nu}")
-    indptr, indices, _ = symmetric_adjacency(edge_index, num_nodes)
+    indptr, indices, directed = symmetric_adjacency(edge_index, num_nodes)
+    if directed and notes is not None:
+        notes.append(f"{method}: the input graph is directed; neighbours were counted in its symmetrised version")
     params = stream_parameters(method, num_nodes, indices.size // 2, num_parts, gamma, nu, alpha)
     seq = stream_order(indptr, indices, order, seed)
     out = _stream_kernel(indptr, indices, seq, num_parts, params["capacity"], params["fennel"],

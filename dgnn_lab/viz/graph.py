@@ -154,7 +154,8 @@ def partition_graph_figure(
     shade = np.array(["black", "#555555", "#888888", "#aaaaaa"])
     fig.add_trace(go.Scatter(
         x=pos[halo_nodes, 0], y=pos[halo_nodes, 1], mode="markers", name=ring_name, hoverinfo="skip",
-        marker={"size": 10 if n > 500 else 17, "symbol": "circle-open", "line": {"width": 1.6},
+        marker={"size": 10 if n > 500 else 17, "symbol": "circle-open",
+                "line": {"width": 1.0 if n > 500 else 1.6},
                 "color": shade[np.minimum(ring_of[halo_nodes], 4) - 1].tolist()}))
     owned = pp.owned.numpy()
     fig.add_trace(go.Scatter(

@@ -25,6 +25,9 @@ from dgnn_lab.viz.partition import balance_figure, boundary_heatmap, halo_growth
 
 __all__ = ["PartitionExplorer", "default_datasets"]
 
+#: Width of the three small figures (px): two fit side by side in a default JupyterLab notebook.
+_SMALL = 470
+
 
 def default_datasets(root: Any = None) -> dict[str, dict]:
     """Drawable datasets: karate, Cora if its files are on disk, and small synthetic graphs."""
@@ -90,8 +93,9 @@ class PartitionExplorer:
         balance_box = W.HBox([W.Label("METIS constraints:"), self.balance_train, self.balance_degree])
         controls = W.VBox([W.HBox([self.dataset, self.method]), W.HBox([self.parts, self.hops, self.part]),
                            balance_box, self.status])
-        self.widget = W.VBox([controls, self.graph, W.HBox([self.balance, self.heatmap]),
-                              W.HBox([self.halo, self.table])])
+        wrap = W.Layout(flex_flow="row wrap")
+        self.widget = W.VBox([controls, self.graph, W.HBox([self.balance, self.heatmap], layout=wrap),
+                              W.HBox([self.halo, self.table], layout=wrap)])
         self.update()
 
     # ------------------------------------------------------------------------------------------ data
@@ -147,12 +151,13 @@ class PartitionExplorer:
         # redraw only what changed: moving the "show part" slider touches the graph alone
         if n <= MAX_DRAW_NODES and self._drawn.get("graph") != (key, part):
             graph_layout(data.edge_index, n)  # cached after the first call
-            _replace(self.graph, partition_graph_figure(self.plan, data, part=part))
+            _replace(self.graph, partition_graph_figure(self.plan, data, part=part).update_layout(width=900))
             self._drawn["graph"] = (key, part)
         if self._drawn.get("stats") != key:
-            _replace(self.balance, balance_figure(self.stats, height=300))
-            _replace(self.heatmap, boundary_heatmap(self.plan, height=300))
-            _replace(self.halo, halo_growth_figure(self.plan, data, max_hops=4, height=300))
+            _replace(self.balance, balance_figure(self.stats, height=300).update_layout(width=_SMALL))
+            _replace(self.heatmap, boundary_heatmap(self.plan, height=300).update_layout(width=_SMALL))
+            _replace(self.halo, halo_growth_figure(self.plan, data, max_hops=4, height=300).update_layout(
+                width=_SMALL))
             self.table.value = _stats_html(self.stats)
             self._drawn["stats"] = key
         self.last_redraw_s = time.perf_counter() - t0
