@@ -4,6 +4,18 @@
 :class:`RunHandle` at once; ``run`` waits. Inside a worker, ``ctx.comm`` (:class:`Communicator`) carries every
 byte and times compute / comm / wait; ``ctx.emit`` sends telemetry. :class:`RunResult` turns records into
 tables and the training summary.
+
+Records (plain JSON dicts; every one has ``type``, ``rank`` and a wall-clock ``time``):
+
+* ``ready`` (runtime, per worker, after rendezvous): pid, host, backend, device, num_threads, world_size,
+  local_rank, cores, oversubscribed, init_s (rendezvous seconds), rendezvous (address);
+* ``start`` / ``epoch`` (the entry; see the training) and ``done`` (the entry's, or the runtime's after the
+  entry returns, carrying its returned dict);
+* ``error`` (runtime): traceback, exception, peer_failure (a broken or timed-out collective, i.e. probably
+  the consequence of another rank's failure); ``stopped`` (an entry that honoured ``should_stop()``, or a
+  torchrun worker that was signalled);
+* ``run`` (launcher, ``rank`` None): first with status ``running``, last with the final status
+  (done, failed, interrupted), elapsed_s and error.
 """
 
 from .communicator import PHASES, CommunicationError, Communicator, ring_allreduce_bytes
