@@ -8,6 +8,8 @@ divisible by none of 2, 3, 4, and Cora's 2708 not by 3.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -145,14 +147,32 @@ def test_p_workers_equal_one_pyg_process_and_the_plans_bytes(workers, references
 
 
 @pytest.mark.slow
-def test_cora_gcn_with_dropout_reaches_the_papers_accuracy(planetoid_root, tmp_path):
-    """Kipf & Welling's setting (hidden 16, dropout 0.5, Adam lr 0.01, wd 5e-4, 200 epochs) on 2 workers."""
-    from dgnn_lab.train import train
+def test_cli_cora_gcn_reaches_the_papers_accuracy_and_prints_valid_json(planetoid_root, tmp_path, capsys):
+    """Kipf & Welling's setting (hidden 16, dropout 0.5, Adam lr 0.01, wd 5e-4, 200 epochs) on 2 workers,
+    through ``dgnn-lab train --json`` (one launch checks the accuracy and the CLI's output)."""
+    from dgnn_lab.cli import main
+    from dgnn_lab.cli.train import report
 
-    result = train(dataset="cora", dataset_args={"root": str(planetoid_root)}, workers=2, partition="metis",
-                   model="gcn", epochs=200, run_dir=str(tmp_path / "run"), timeout_s=120)
-    s = result.summary()
-    assert s["status"] == "done" and s["epochs"] == 200
+    rc = main(["train", "--dataset", "cora", "--data-root", str(planetoid_root), "--workers", "2",
+               "--partition", "metis", "--mode", "full-sync", "--model", "gcn", "--epochs", "200",
+               "--run-dir", str(tmp_path / "run"), "--timeout", "120", "--json"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    s = json.loads(captured.out)
+    for key in ("test_acc_at_best_val", "test_acc", "train_loss", "epoch_seconds", "workers", "bytes_matrix",
+                "halo_bytes", "forward_rows_per_layer"):
+        assert key in s, key
+    assert s["status"] == "done" and len(s["train_loss"]) == len(s["epoch_seconds"]) == 200
     assert s["test_acc_at_best_val"] >= 0.79, s["test_acc_at_best_val"]
     assert s["train_loss"][-1] < s["train_loss"][0]
-    torch.testing.assert_close(torch.tensor(s["bytes_matrix"]).diag(), torch.zeros(2, dtype=torch.long))
+    assert [w["rank"] for w in s["workers"]] == [0, 1]
+    for w in s["workers"]:
+        assert {"compute_s", "comm_s", "wait_s", "bytes_sent", "bytes_recv"} <= set(w) and w["bytes_sent"] > 0
+    assert sum(w["num_owned"] for w in s["workers"]) == 2708
+    m = np.array(s["bytes_matrix"])
+    assert m.shape == (2, 2) and m[0, 0] == m[1, 1] == 0 and m[0, 1] > 0 and m[1, 0] > 0
+    assert m.sum() == sum(w["bytes_sent"] for w in s["workers"]) and 0 < s["halo_bytes"] < m.sum()
+    assert len(s["forward_rows_per_layer"]) == 2 and s["forward_rows_per_layer"][0] > 0
+    text = report(s)
+    for word in ("accuracy", "time/epoch", "imbalance", "compute", "bytes sent (row = sender"):
+        assert word in text

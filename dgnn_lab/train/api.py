@@ -32,16 +32,21 @@ def make_config(config: TrainConfig | dict | None = None, **kwargs: Any) -> Trai
     return TrainConfig.from_dict(base)
 
 
-def _check_available(cfg: TrainConfig) -> None:
-    """Planetoid files must be on disk before P workers each find out they are not (no downloads here)."""
+def _prepare_dataset(cfg: TrainConfig) -> None:
+    """Planetoid files must be on disk before P workers each find out they are not (no downloads here), and
+    PyG's one-time ``processed/`` files are written here, once: P workers processing a fresh copy at the same
+    time would read each other's half-written files."""
     from dgnn_lab import datasets
 
     root = cfg.dataset_args.get("root")
     info = next(i for i in datasets.list_datasets(root) if i.name == cfg.dataset)
+    if info.kind != "planetoid":
+        return
     if not info.available:
         where = datasets.planetoid_raw_dir(cfg.dataset, root)
         raise FileNotFoundError(f"dataset {cfg.dataset!r} is not on disk: its Planetoid files are missing from "
                                 f"{where}/ (pass root=... / --data-root, or set DGNN_LAB_DATA)")
+    datasets.load(cfg.dataset, **cfg.dataset_args)
 
 
 def start(config: TrainConfig | dict | None = None, *, on_record: Callable[[dict], Any] | None = None,
@@ -51,7 +56,7 @@ def start(config: TrainConfig | dict | None = None, *, on_record: Callable[[dict
     from dgnn_lab.dist import launch
 
     cfg = make_config(config, **kwargs)
-    _check_available(cfg)
+    _prepare_dataset(cfg)
     return launch(ENTRY, cfg.to_dict(), cfg.workers, backend=cfg.backend, run_dir=cfg.run_dir,
                   timeout_s=cfg.timeout_s, threads_per_worker=cfg.threads_per_worker, on_record=on_record)
 
