@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dgnn_lab.partition.plan import PartitionPlan, PartPlan
+from dgnn_lab.partition.plan import PartitionPlan, PartPlan, _group
 
 VERTEX_CUT_METHODS = ("edge-random", "dbh", "hdrf")
 
@@ -149,13 +149,19 @@ def vertex_cut_assignment(edge_index: Tensor, num_nodes: int, num_parts: int, me
     return out
 
 
-def masters_from_edges(edge_index: Tensor, num_nodes: int, edge_assignment: Tensor, num_parts: int,
-                       seed: int = 0) -> Tensor:
-    """Each node's master: the part holding most of its edge endpoints (ties: lowest part); isolated: random."""
+def _replicas(edge_index: Tensor, num_nodes: int, edge_assignment: Tensor,
+              num_parts: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Distinct (node, part) pairs with an edge of the node on the part, sorted by node then part, with counts."""
     node = torch.cat([edge_index[0], edge_index[1]])
     part = torch.cat([edge_assignment, edge_assignment])
     key, count = torch.unique(node * num_parts + part, return_counts=True)
-    knode, kpart = key // num_parts, key % num_parts
+    return key // num_parts, key % num_parts, count
+
+
+def masters_from_edges(edge_index: Tensor, num_nodes: int, edge_assignment: Tensor, num_parts: int,
+                       seed: int = 0, replicas: tuple[Tensor, Tensor, Tensor] | None = None) -> Tensor:
+    """Each node's master: the part holding most of its edge endpoints (ties: lowest part); isolated: random."""
+    knode, kpart, count = replicas or _replicas(edge_index, num_nodes, edge_assignment, num_parts)
     score = count * num_parts + (num_parts - 1 - kpart)  # most edges first, then the lowest part id
     best = torch.full((num_nodes,), -1, dtype=torch.long)
     best.scatter_reduce_(0, knode, score, reduce="amax")
@@ -182,20 +188,17 @@ def build_vertex_cut_plan(
     if edge_assignment.numel() and (edge_assignment.min() < 0 or edge_assignment.max() >= num_parts):
         raise ValueError(f"edge_assignment holds part ids outside 0..{num_parts - 1}")
     src, dst = edge_index
-    master = masters_from_edges(edge_index, num_nodes, edge_assignment, num_parts, seed)
+    replicas = _replicas(edge_index, num_nodes, edge_assignment, num_parts)
+    master = masters_from_edges(edge_index, num_nodes, edge_assignment, num_parts, seed, replicas)
 
-    # replicas: (part, node) for every edge endpoint plus every master (isolated nodes included)
-    key = torch.unique(torch.cat([edge_assignment * num_nodes + src, edge_assignment * num_nodes + dst,
-                                  master * num_nodes + torch.arange(num_nodes)]))
-    rpart, rnode = key // num_nodes, key % num_nodes
+    # mirrors: replicas (from edges; a master is always one) on a part other than the master's
+    rnode, rpart, _ = replicas
     is_mirror = master[rnode] != rpart
-    mpart, mnode = rpart[is_mirror], rnode[is_mirror]  # sorted by (part, node)
-    mirrors_all = torch.split(mnode, torch.bincount(mpart, minlength=num_parts).tolist())
+    mpart, mnode = rpart[is_mirror], rnode[is_mirror]  # sorted by node, so each part's list is ascending
+    mirrors_all = [mnode[i] for i in _group(mpart, num_parts)]
 
-    order = torch.argsort(master, stable=True)
-    owned_all = torch.split(order, torch.bincount(master, minlength=num_parts).tolist())
-    eorder = torch.argsort(edge_assignment, stable=True)
-    edges_all = torch.split(eorder, torch.bincount(edge_assignment, minlength=num_parts).tolist())
+    owned_all = _group(master, num_parts)
+    edges_all = _group(edge_assignment, num_parts)
 
     # master part -> mirror part: the master's rows broadcast to each mirror (sorted by global id)
     send_part = master[mnode]
