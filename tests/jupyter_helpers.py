@@ -77,7 +77,7 @@ def jupyter_lab(root_dir: Path, scratch: Path, env: dict[str, str] | None = None
                 "JUPYTERLAB_WORKSPACES_DIR": str(workspaces), **(env or {})}
     log = open(scratch / "jupyter-lab.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=root_dir,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_die_with_parent)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
@@ -97,6 +97,16 @@ def jupyter_lab(root_dir: Path, scratch: Path, env: dict[str, str] | None = None
     finally:
         _end_group(proc)
         log.close()
+
+
+def _die_with_parent() -> None:
+    """In the child (Linux): SIGTERM it when the test process dies, so a killed test leaves no server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the finally-block cleanup still applies
+        pass
 
 
 def _end_group(proc: subprocess.Popen) -> None:

@@ -102,7 +102,7 @@ def test_final_frame_is_complete_and_equals_viz_of_all_records():
         assert isinstance(widget, go.FigureWidget)
         assert _figure_state(widget) == _figure_state(fig), name
     assert dash.progress.value == 12 and dash.progress.max == 12
-    assert dash.totals.value.startswith("epoch 12/12 · loss 0.0833")
+    assert dash.totals.value.startswith("12/12 epochs · loss 0.0833")
     assert "oversubscribed" in dash.status_html.value  # 3 workers, 2 cores
     assert dash.stop_button.disabled
 
@@ -196,7 +196,7 @@ def test_static_mode_outside_a_kernel(capsys):
     assert set(figs) == {"curves", "phases", "bytes", "timeline"}
     assert all(type(f) is go.Figure for f in figs.values())
     out = capsys.readouterr().out
-    assert "dgnn_lab dashboard (done): epoch 3" in out and "sent between workers" in out
+    assert "dgnn_lab dashboard (done): 3/3 epochs" in out and "sent between workers" in out
 
 
 def test_bad_arguments():

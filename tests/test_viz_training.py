@@ -102,7 +102,7 @@ def test_epoch_curves_dedupe_ranks_and_best_val():
     assert list(fig.data[0].y) == pytest.approx([1.0, 0.5, 1 / 3, 0.25])
     # best val 0.7 first reached at epoch 1 (ties go to the earlier epoch), test there 0.4
     assert "best val 0.700 @ epoch 1 → test 0.400" in fig.layout.title.text
-    assert "epoch 3/3" in fig.layout.title.text
+    assert "4 of 4 epochs" in fig.layout.title.text
 
 
 def test_phase_bars_totals_and_imbalance():

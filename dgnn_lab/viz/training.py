@@ -225,7 +225,8 @@ def _curves_spec(records: Iterable[Record], *, world_size: int | None = None, co
     extra = "no epochs yet"
     if c["epoch"]:
         last = -1
-        parts = [f"epoch {c['epoch'][last]}" + (f"/{total_epochs - 1}" if total_epochs else "")]
+        done = c["epoch"][last] + 1  # epochs are numbered from 0 on the x axis
+        parts = [f"{done} of {total_epochs} epochs" if total_epochs else f"{done} epochs"]
         if c["loss"][last] is not None:
             parts.append(f"loss {c['loss'][last]:.4f}")
         vals = [(v, i) for i, v in enumerate(c["val_acc"]) if v is not None]

@@ -415,7 +415,7 @@ class Dashboard:
         parts = []
         if curves["epoch"]:
             e = curves["epoch"][-1]
-            parts.append(f"epoch {e + 1}" + (f"/{total}" if total else ""))
+            parts.append(f"{e + 1}/{total} epochs" if total else f"{e + 1} epochs")
             if curves["loss"][-1] is not None:
                 parts.append(f"loss {curves['loss'][-1]:.4f}")
             if curves["val_acc"][-1] is not None:
