@@ -14,6 +14,7 @@ processes share the cores.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import threading
 import time
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         methods.remove("metis")
     methods.insert(0, "metis")
 
+    load0 = os.getloadavg()
     t = time.perf_counter()
     data = load("csbm", num_nodes=n, avg_degree=10.0, num_features=4)
     print(f"csbm: {n:,} nodes, {data.edge_index.size(1):,} directed edges, generated in "
@@ -81,7 +83,8 @@ def main(argv: list[str] | None = None) -> None:
         del plan
 
     base = rows[0][3]
-    print()
+    print(f"\n{os.cpu_count()} cores; load average at start {load0[0]:.1f}, at end {os.getloadavg()[0]:.1f} "
+          "(above the core count, other processes shared the cores and times are inflated)")
     head = (f"{'method':<12} {'kind':<10} {'assign s':>9} {'plan s':>8} {'total s':>8} {'vs metis':>9} "
             f"{'peak MiB':>9} {'cut frac':>9} {'repl.':>7}")
     print(head)
