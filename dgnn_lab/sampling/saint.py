@@ -12,7 +12,8 @@ unbiased, with the probabilities estimated by counting over pre-sampled subgraph
 * **loss** ``lambda_v = |V| p_v``: ``sum_(v in G_s) L_v / lambda_v`` has expectation ``(1/|V|) sum_v L_v``,
   the full-graph mean loss. Estimated as ``num_presamples / (C_v |V|)`` -> ``node_norm`` (PyG's formula).
 
-``C_v``/``C_uv`` count how many of the ``N`` pre-sampled subgraphs contain ``v``/``u -> v``; pre-sampling stops
+``C_v``/``C_uv`` count how many of the ``N`` pre-sampled subgraphs contain ``v``/``u -> v`` (drawn 64 at a time,
+vectorised, by the same random-walk process as the training batches); pre-sampling stops
 once ``sample_coverage * |V|`` nodes were sampled in total (PyG's meaning), so every node is seen about
 ``sample_coverage`` times. Unseen nodes/edges get the count 0.1, as in PyG, to keep the weights finite.
 """
@@ -35,9 +36,12 @@ __all__ = ["GraphSAINTRandomWalkSampler", "random_walk_nodes"]
 
 
 def random_walk_nodes(indptr: Tensor, indices: Tensor, roots: Tensor, walk_length: int,
-                      generator: torch.Generator | None = None) -> Tensor:
+                      generator: torch.Generator | None = None, label: Tensor | None = None) -> Tensor:
     """Every node visited by walks from ``roots`` (``walk_length`` steps along in-edges, backwards; a node
-    without in-neighbours stays put), as a sorted unique tensor. One vectorised step for all walkers."""
+    without in-neighbours stays put), as a sorted unique tensor. One vectorised step for all walkers.
+
+    With ``label`` (one subgraph id per walker) the result is the sorted unique ``label * num_nodes + node``
+    keys, so many independent subgraphs are drawn in one pass."""
     cur = roots.long()
     visited = [cur]
     for _ in range(walk_length):
@@ -47,7 +51,10 @@ def random_walk_nodes(indptr: Tensor, indices: Tensor, roots: Tensor, walk_lengt
         nxt = indices[(start + torch.minimum(pick, (deg - 1).clamp(min=0))).clamp(max=max(indices.numel() - 1, 0))]
         cur = torch.where(deg > 0, nxt, cur)
         visited.append(cur)
-    return torch.unique(torch.cat(visited))
+    allv = torch.cat(visited)
+    if label is not None:
+        allv = label.repeat(walk_length + 1) * (indptr.numel() - 1) + allv
+    return torch.unique(allv)
 
 
 class GraphSAINTRandomWalkSampler:
@@ -94,26 +101,40 @@ class GraphSAINTRandomWalkSampler:
         keep = n_id[loc] == src
         return torch.stack([loc[keep], dst[keep]]), slot[keep]
 
-    def estimate_norms(self) -> tuple[Tensor, Tensor]:
+    def estimate_norms(self, chunk: int = 64) -> tuple[Tensor, Tensor]:
         """Pre-sample until ``sample_coverage * |V|`` nodes were drawn; return ``(node_norm, edge_norm)`` over
-        all nodes / all edges of ``data.edge_index`` (see the module docstring for the formulas)."""
-        node_count = torch.zeros(self.num_nodes, dtype=torch.float64)
+        all nodes / all edges of ``data.edge_index`` (see the module docstring for the formulas).
+
+        ``chunk`` subgraphs are drawn at once (walkers labelled by their subgraph, membership tested on
+        ``label * |V| + node`` keys), so pre-sampling costs a few vectorised passes, not one per subgraph;
+        every pre-sample drawn is counted."""
+        n_nodes = self.num_nodes
+        node_count = torch.zeros(n_nodes, dtype=torch.float64)
         edge_count = torch.zeros(self.data.edge_index.size(1), dtype=torch.float64)
         total, n = 0, 0
-        while total < self.sample_coverage * self.num_nodes:
-            n_id = self.sample_nodes()
-            _, slot = self.induced(n_id)
-            node_count[n_id] += 1
-            edge_count[self.csr.edge_ids[slot]] += 1
-            total += n_id.numel()
-            n += 1
+        while total < self.sample_coverage * n_nodes:
+            k = chunk
+            roots = torch.randint(0, n_nodes, (k * self.batch_size,), generator=self.generator)
+            label = torch.arange(k).repeat_interleave(self.batch_size)
+            visited = random_walk_nodes(self.csr.indptr, self.csr.indices, roots, self.walk_length, self.generator,
+                                        label=label)
+            keys = visited                                               # sorted label * |V| + node
+            lab, node = keys // n_nodes, keys % n_nodes
+            slot, pos = sample_one_hop(self.csr, node, -1, False)        # in-edges of every sampled node
+            src_key = lab[pos] * n_nodes + self.csr.indices[slot]
+            loc = torch.searchsorted(keys, src_key).clamp(max=keys.numel() - 1)
+            inside = keys[loc] == src_key
+            node_count += torch.bincount(node, minlength=n_nodes).double()
+            edge_count += torch.bincount(self.csr.edge_ids[slot[inside]], minlength=edge_count.numel()).double()
+            total += keys.numel()
+            n += k
         self.num_presamples = n
         self.node_count, self.edge_count = node_count, edge_count
         nc = node_count.clone()
         nc[nc == 0] = 0.1
         ec = edge_count.clone()
         ec[ec == 0] = 0.1
-        node_norm = n / (nc * self.num_nodes)
+        node_norm = n / (nc * n_nodes)
         edge_norm = (node_count[self.data.edge_index[1]] / ec).clamp(0, 1e4)
         return node_norm.float(), edge_norm.float()
 
