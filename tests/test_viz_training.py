@@ -183,3 +183,16 @@ def test_format_bytes():
     assert vt.format_bytes(999) == "999 B"
     assert vt.format_bytes(1234567) == "1.23 MB"
     assert vt.format_bytes(5e12) == "5e+03 GB"
+
+
+def test_oversubscription_counts_threads():
+    assert vt.workers_note(2, 2, threads=2) == (
+        "2 workers x 2 threads on 2 cores: oversubscribed, so waiting also measures CPU contention, "
+        "not only the algorithm")
+    assert vt.workers_note(2, 4, threads=2) == "2 workers x 2 threads on 4 cores"
+    recs = fake_run_records(2, epochs=1, cores=2)  # start records say 1 thread each
+    assert vt.threads_of(recs) == 1
+    assert "oversubscribed" not in vt.bytes_heatmap_figure(recs, cores=2).layout.title.text
+    recs[0]["num_threads"] = 2
+    title = vt.bytes_heatmap_figure(recs, cores=2).layout.title.text
+    assert "2 workers x 2 threads on 2 cores (oversubscribed" in title

@@ -33,6 +33,7 @@ __all__ = [
     "format_bytes",
     "phase_bars_figure",
     "phase_totals",
+    "threads_of",
     "timeline_figure",
     "workers_note",
     "world_size_of",
@@ -86,16 +87,28 @@ def cores_of(records: Iterable[Record]) -> int | None:
     return None
 
 
-def workers_note(world_size: int, cores: int | None, explain: bool = True) -> str:
+def threads_of(records: Iterable[Record]) -> int | None:
+    """Torch threads per worker, from the launcher's ``run`` record or the workers' ``start`` records."""
+    found = None
+    for r in _check_records(records):
+        if r["type"] in ("run", "start") and r.get("num_threads"):
+            found = max(found or 0, int(r["num_threads"]))
+    return found
+
+
+def workers_note(world_size: int, cores: int | None, explain: bool = True, threads: int | None = None) -> str:
     """One honest line on workers vs cores, e.g. ``4 workers on 2 cores: oversubscribed, so waiting ...``.
 
-    ``explain=False`` gives the short form used under figure titles: ``4 workers on 2 cores (oversubscribed)``.
+    Oversubscribed means more busy threads than cores: ``world_size * threads > cores`` (``threads`` per
+    worker, 1 when unknown). ``explain=False`` gives the short form used under figure titles.
     """
     w = f"{world_size} worker{'s' if world_size != 1 else ''}"
+    if threads is not None and threads > 1:
+        w += f" x {threads} threads"
     if cores is None:
         return w
     line = f"{w} on {cores} core{'s' if cores != 1 else ''}"
-    if world_size > cores:
+    if world_size * max(threads or 1, 1) > cores:
         line += (": oversubscribed, so waiting also measures CPU contention, not only the algorithm" if explain
                  else " (oversubscribed: waiting includes CPU contention)")
     return line
@@ -111,8 +124,9 @@ def format_bytes(n: float) -> str:
     return f"{n:.3g} TB"  # pragma: no cover
 
 
-def _title(main: str, world_size: int, cores: int | None, extra: str = "") -> dict:
-    lines = [main, *(f"<sup>{t}</sup>" for t in (extra, workers_note(world_size, cores, explain=False)) if t)]
+def _title(main: str, world_size: int, cores: int | None, extra: str = "", threads: int | None = None) -> dict:
+    note = workers_note(world_size, cores, explain=False, threads=threads)
+    lines = [main, *(f"<sup>{t}</sup>" for t in (extra, note) if t)]
     return {"text": "<br>".join(lines), "x": 0.0, "xanchor": "left", "font": {"size": 15}}
 
 
@@ -237,7 +251,7 @@ def _curves_spec(records: Iterable[Record], *, world_size: int | None = None, co
                          + (f" → test {test:.3f}" if test is not None else ""))
         extra = " · ".join(parts)
     layout = dict(
-        title=_title("Loss and accuracy", size, cores, extra),
+        title=_title("Loss and accuracy", size, cores, extra, threads_of(records)),
         xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
         yaxis={"title": {"text": "training loss"}, "rangemode": "tozero"},
         yaxis2={"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1],
@@ -270,7 +284,7 @@ def _phase_bars_spec(records: Iterable[Record], *, world_size: int | None = None
     if n and t["compute"].mean() > 0:
         extra += f" · imbalance (max/mean compute) {t['compute'].max() / t['compute'].mean():.2f}"
     layout = dict(
-        title=_title("Where each worker's time went", size, cores, extra),
+        title=_title("Where each worker's time went", size, cores, extra, threads_of(records)),
         barmode="stack",
         yaxis={"title": {"text": "seconds (sum over epochs)"}, "rangemode": "tozero"},
         legend={"orientation": "h", "y": -0.15},
@@ -297,7 +311,7 @@ def _bytes_heatmap_spec(records: Iterable[Record], *, world_size: int | None = N
     what = f"purposes {purpose_prefix}*" if purpose_prefix else "all purposes"
     extra = f"{format_bytes(m.sum())} in {n_epochs} epoch{'s' if n_epochs != 1 else ''}, {what}"
     layout = dict(
-        title=_title("Bytes moved (sender row → receiver column)", size, cores, extra),
+        title=_title("Bytes moved (sender row → receiver column)", size, cores, extra, threads_of(records)),
         yaxis={"autorange": "reversed"},
         margin={"t": 95, "b": 40, "l": 90, "r": 20},
         height=360,
@@ -349,7 +363,7 @@ def _timeline_spec(records: Iterable[Record], *, world_size: int | None = None, 
         ))
     extra = f"epochs {shown[0]}–{shown[-1]}, each worker's epoch start aligned" if shown else "no epochs yet"
     layout = dict(
-        title=_title("Timeline of phases (recent epochs)", size, cores, extra),
+        title=_title("Timeline of phases (recent epochs)", size, cores, extra, threads_of(records)),
         barmode="overlay", bargap=0.35, shapes=shapes, annotations=annotations,
         xaxis={"title": {"text": "seconds since the first shown epoch's start"}, "rangemode": "tozero"},
         yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},

@@ -386,8 +386,9 @@ class Dashboard:
         self.totals.value = self._summary_text(records)
         status = self.status if final else "running"
         colour = {"done": "#2a7", "running": "#555", "interrupted": "#c80", "stopped": "#c80"}.get(status, "#c00")
-        note = vt.workers_note(size, cores)
-        if size > cores:
+        threads = vt.threads_of(records)
+        note = vt.workers_note(size, cores, threads=threads)
+        if size * (threads or 1) > cores:
             note = f"<span style='color:#c60'>⚠ {html.escape(note)}</span>"
         else:
             note = html.escape(note)
@@ -431,7 +432,7 @@ class Dashboard:
     def _summary_html(self, records: list[dict]) -> str:
         size, cores = self._size(records), self._cores(records)
         return (f"<b>{html.escape(self.status)}</b> · {html.escape(self._summary_text(records))} · "
-                f"{html.escape(vt.workers_note(size, cores))}")
+                f"{html.escape(vt.workers_note(size, cores, threads=vt.threads_of(records)))}")
 
 
 class _StaticHTML:
