@@ -143,7 +143,8 @@ def neighbourhood_growth_figure(growth: pd.DataFrame, title: str | None = None) 
         fig.add_trace(go.Scatter(x=growth["hop"], y=growth[col], name=name, mode="lines+markers",
                                  line={"dash": dash}))
     n = int(growth["num_nodes"].iloc[0])
-    fig.add_hline(y=n, line={"color": "#888", "dash": "dash"}, annotation_text=f"whole graph ({n:,} nodes)")
+    fig.add_hline(y=n, line={"color": "#888", "dash": "dash"}, annotation_text=f"whole graph ({n:,} nodes)",
+                  annotation_position="top left")
     fig.update_layout(title=title or "neighbourhood explosion: nodes read per hop", xaxis_title="hops",
                       yaxis_title="nodes (cumulative)", yaxis_type="log", xaxis={"dtick": 1},
                       template="plotly_white")
