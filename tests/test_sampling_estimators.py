@@ -134,7 +134,6 @@ def saint_graph() -> Data:
     return graph(num_nodes=60, avg_degree=4.0, seed=5, features=1)
 
 
-@pytest.mark.slow
 def test_graphsaint_normalisations_are_unbiased():
     """Over fresh subgraphs (norms pre-sampled separately):
 
