@@ -326,6 +326,13 @@ def test_save_load_round_trip(tmp_path, karate, method, hops):
     assert partition_stats(back, karate).as_dict() == partition_stats(plan, karate).as_dict()
 
 
+def test_save_over_a_plan_with_more_parts(tmp_path, karate):
+    save_plan(partition(karate, 4, "range"), tmp_path)
+    save_plan(partition(karate, 2, "metis"), tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("part*.pt")) == ["part0.pt", "part1.pt"]
+    assert load_plan(tmp_path).method == "metis"
+
+
 def test_load_errors(tmp_path, karate):
     with pytest.raises(FileNotFoundError, match="plan.json"):
         load_plan(tmp_path)

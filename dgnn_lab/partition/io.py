@@ -36,6 +36,9 @@ def save_plan(plan: PartitionPlan, path: str | os.PathLike) -> Path:
                    "local_edges": int(p.local_edge_ids.numel()),
                    "sends_to": {str(q): int(b.numel()) for q, b in p.boundary.items()}} for p in plan.parts],
     }
+    for old in path.glob("part*.pt"):  # a plan saved here before with more parts must not leave files behind
+        if old.stem[4:].isdigit() and int(old.stem[4:]) >= plan.num_parts:
+            old.unlink()
     torch.save({"assignment": plan.assignment, "edge_assignment": plan.edge_assignment}, path / "assignment.pt")
     for p in plan.parts:
         torch.save({"part": p.part, "owned": p.owned, "halo_rings": list(p.halo_rings),
