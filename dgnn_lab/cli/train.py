@@ -46,7 +46,7 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=200, metavar="E", help="training epochs (default: 200)")
     p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
     p.add_argument("--weight-decay", type=float, default=5e-4, metavar="WD", help="Adam weight decay (default: 5e-4)")
-    p.add_argument("--dropout", type=float, default=0.5, metavar="P", help="dropout probability (default: 0.5)")
+    p.add_argument("--dropout", type=float, default=0.5, metavar="D", help="dropout probability (default: 0.5)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for weights, dropout, partition (default: 0)")
     p.add_argument("--backend", default="auto", metavar="B",
                    help=f"{' | '.join(BACKENDS)}: auto = nccl with a GPU per worker, else gloo (default: auto)")
