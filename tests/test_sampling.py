@@ -210,6 +210,15 @@ def test_bad_input_is_a_clear_value_error(kwargs, match):
         NeighborLoader(graph(), **args)
 
 
+def test_sampler_rejects_bad_seeds():
+    sampler = NeighborSampler(graph(), [2])
+    with pytest.raises(ValueError, match=r"node id 300, outside \[0, 299\]"):
+        sampler.sample(torch.tensor([1, 300]))
+    with pytest.raises(ValueError, match="distinct"):
+        sampler.sample(torch.tensor([4, 4]))
+    assert sampler.sample(torch.tensor([4, 5])).num_sampled_nodes[0] == 2     # state was reset after errors
+
+
 def test_num_workers_zero_is_accepted():
     assert len(NeighborLoader(graph(), [2], batch_size=100, num_workers=0)) == 3
 

@@ -116,8 +116,13 @@ class NeighborSampler:
         self._first = torch.full((self.csr.num_nodes,), _NONE, dtype=torch.long)
 
     def sample(self, seeds: Tensor) -> NeighborSample:
+        """Sample the ``L``-hop computation graph of distinct ``seeds`` (global ids); seeds come first in
+        ``n_id``, then each hop's new nodes in order of first appearance."""
         seeds = torch.as_tensor(seeds).long().view(-1)
         n = seeds.numel()
+        if n and (int(seeds.min()) < 0 or int(seeds.max()) >= self.csr.num_nodes):
+            bad = int(seeds.min()) if int(seeds.min()) < 0 else int(seeds.max())
+            raise ValueError(f"seeds contain node id {bad}, outside [0, {self.csr.num_nodes - 1}]")
         assoc, first = self._assoc, self._first
         assoc[seeds] = torch.arange(n)
         if not bool((assoc[seeds] == torch.arange(n)).all()):    # a repeated seed was overwritten
