@@ -423,7 +423,9 @@ def test_many_parts_take_the_sorting_path(karate, method):
 
 
 def test_symmetric_adjacency_fast_and_general_paths(directed, karate):
-    for data in (directed, karate):
+    shuffled = Data(edge_index=karate.edge_index[:, torch.randperm(156, generator=torch.Generator().manual_seed(0))],
+                    num_nodes=34)
+    for data in (directed, karate, shuffled):
         n = data.num_nodes
         indptr, indices, was_directed = symmetric_adjacency(data.edge_index, n)
         g = nx.Graph()
@@ -431,3 +433,4 @@ def test_symmetric_adjacency_fast_and_general_paths(directed, karate):
         g.add_edges_from((u, v) for u, v in data.edge_index.t().tolist() if u != v)
         assert [indices[indptr[v]:indptr[v + 1]].tolist() for v in range(n)] == [sorted(g[v]) for v in range(n)]
         assert was_directed == (data is directed)
+        assert np.all(np.diff(indptr) >= 0) and indptr[-1] == indices.size

@@ -29,7 +29,9 @@ def symmetric_adjacency(edge_index: Tensor, num_nodes: int) -> tuple[np.ndarray,
     """
     src, dst = edge_index[0], edge_index[1]
     if src.numel() and bool((src != dst).all()):
-        fwd = torch.sort(src * num_nodes + dst).values
+        fwd = src * num_nodes + dst
+        if not bool((fwd[1:] > fwd[:-1]).all()):  # PyG and to_undirected store edges sorted: no sort then
+            fwd = torch.sort(fwd).values
         if bool((fwd[1:] != fwd[:-1]).all()):
             rev = torch.sort(dst * num_nodes + src).values
             if torch.equal(fwd, rev):
