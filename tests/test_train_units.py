@@ -175,3 +175,17 @@ def test_copy_weights_gives_identical_outputs():
         torch.testing.assert_close(dist_model(data.x, lg, comm), ref(data.x, data.edge_index), atol=1e-6, rtol=1e-5)
         with pytest.raises(ValueError, match="architectures differ"):
             copy_weights(ref, DistGNN("gcn" if model == "sage" else "sage", 34, 8, 2, 2))
+
+
+def test_worker_stops_at_an_epoch_boundary_when_asked(one_thread):
+    """``ctx.should_stop()`` ends training after the current epoch (the flag rides on the loss all-reduce, so
+    every worker stops at the same epoch); ``eval_every`` leaves accuracies None between evaluations."""
+    records: list = []
+    ctx = _solo_context(records)
+    ctx._stop = lambda: sum(r["type"] == "epoch" for r in records) >= 2
+    cfg = TrainConfig(dataset="karate", workers=1, epochs=50, eval_every=3, partition="range")
+    out = worker_main(ctx, cfg.to_dict())
+    eps = [r for r in records if r["type"] == "epoch"]
+    assert out == {"epochs_run": 3} and [r["epoch"] for r in eps] == [0, 1, 2]
+    assert eps[0]["test_acc"] is not None and eps[1]["test_acc"] is None and eps[2]["val_acc"] is None
+    assert all(r["compute_s"] > 0 and r["fwd_rows"] == {"0": 0, "1": 0} for r in eps)

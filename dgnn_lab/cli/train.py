@@ -47,6 +47,8 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
     p.add_argument("--weight-decay", type=float, default=5e-4, metavar="WD", help="Adam weight decay (default: 5e-4)")
     p.add_argument("--dropout", type=float, default=0.5, metavar="D", help="dropout probability (default: 0.5)")
+    p.add_argument("--eval-every", type=int, default=1, metavar="N",
+                   help="evaluate train/val/test accuracy every N epochs, 0 = never (default: 1)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for weights, dropout, partition (default: 0)")
     p.add_argument("--backend", default="auto", metavar="B",
                    help=f"{' | '.join(BACKENDS)}: auto = nccl with a GPU per worker, else gloo (default: auto)")
@@ -70,7 +72,7 @@ def _config(args: argparse.Namespace):
         return TrainConfig(dataset=args.dataset, dataset_args=dataset_params(args), workers=args.workers,
                            partition=args.partition, mode=args.mode, model=args.model, layers=args.layers,
                            hidden=args.hidden, dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
-                           epochs=args.epochs, seed=args.seed, backend=args.backend,
+                           epochs=args.epochs, seed=args.seed, eval_every=args.eval_every, backend=args.backend,
                            threads_per_worker=args.threads, timeout_s=args.timeout, run_dir=args.run_dir)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
