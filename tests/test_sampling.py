@@ -201,6 +201,7 @@ def test_deterministic_for_a_seed():
     ({"input_nodes": torch.ones(10, dtype=torch.bool)}, r"length num_nodes=300, got shape \(10,\)"),
     ({"input_nodes": torch.tensor([1, 1])}, r"duplicate"),
     ({"input_nodes": torch.tensor([0.5])}, r"integer node ids"),
+    ({"input_nodes": ["a", "b"]}, r"input_nodes must be None, a boolean mask or integer node ids, got list"),
     ({"fanout": [3]}, r"unknown NeighborLoader option\(s\) \['fanout'\]; allowed: num_neighbors"),
     ({"num_workers": 2}, r"num_workers must be 0"),
 ])

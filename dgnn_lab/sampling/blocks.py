@@ -141,7 +141,11 @@ def resolve_input_nodes(input_nodes, num_nodes: int, name: str = "input_nodes") 
     """``None`` (all nodes), a boolean mask of length ``num_nodes``, or node ids in ``[0, num_nodes)``."""
     if input_nodes is None:
         return torch.arange(num_nodes)
-    t = torch.as_tensor(input_nodes)
+    try:
+        t = torch.as_tensor(input_nodes)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be None, a boolean mask or integer node ids, got "
+                         f"{type(input_nodes).__name__} {input_nodes!r:.80}") from None
     if t.dtype == torch.bool:
         if t.dim() != 1 or t.numel() != num_nodes:
             raise ValueError(f"{name} as a boolean mask must have length num_nodes={num_nodes}, "
