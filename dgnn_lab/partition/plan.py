@@ -204,7 +204,7 @@ def build_plan(
         # p's ring-1 nodes owned by q are what q sends to p (ascending global ids).
         nodes = ring1_all[p]
         from_part = assignment[nodes]
-        for q in torch.unique(from_part).tolist():
+        for q in torch.bincount(from_part, minlength=num_parts).nonzero().flatten().tolist():
             sends[q][p] = nodes[from_part == q]
         parts.append(PartPlan(part=p, owned=owned, halo_rings=rings, local_edge_index=local_ei,
                               local_edge_ids=eids))
