@@ -59,7 +59,7 @@ def jupyter_lab(root_dir: Path, scratch: Path, env: dict[str, str] | None = None
     settings = scratch / "lab-settings"
     tracker = settings / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True, exist_ok=True)
-    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none", "recordTiming": True}))
     apputils = settings / "@jupyterlab" / "apputils-extension"
     apputils.mkdir(parents=True, exist_ok=True)  # no "get Jupyter news?" toast over the page
     (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
@@ -152,7 +152,8 @@ NOTEBOOK_STATE_JS = """
       const o = c.outputs.get(j).toJSON();
       if (o.output_type === 'error') errors.push(o.ename + ': ' + o.evalue);
     }
-    out.push({index: i, count: c.executionCount, errors: errors,
+    const timing = c.getMetadata ? c.getMetadata('execution') : null;
+    out.push({index: i, count: c.executionCount, errors: errors, timing: timing || null,
               source: c.sharedModel.getSource().slice(0, 80)});
   }
   const k = w.sessionContext.session && w.sessionContext.session.kernel;
@@ -171,6 +172,20 @@ PLOTLY_FIGURES_JS = """
 """
 
 
+def cell_seconds(cell: dict) -> float | None:
+    """Kernel-side run time of a cell from JupyterLab's ``recordTiming`` metadata (None if absent)."""
+    from datetime import datetime
+
+    t = cell.get("timing") or {}
+    a, b = t.get("iopub.execute_input"), t.get("shell.execute_reply")
+    if not a or not b:
+        return None
+    def parse(x: str) -> datetime:
+        return datetime.fromisoformat(x.replace("Z", "+00:00"))
+
+    return (parse(b) - parse(a)).total_seconds()
+
+
 def open_notebook(page, base_url: str, name: str, timeout_s: float = 60.0) -> None:
     """Open ``name`` in JupyterLab and wait until its kernel is idle."""
     page.goto(f"{base_url}/lab/tree/{name}", wait_until="domcontentloaded", timeout=timeout_s * 1000)
@@ -185,14 +200,21 @@ def open_notebook(page, base_url: str, name: str, timeout_s: float = 60.0) -> No
 def run_all_cells(page, timeout_s: float) -> dict:
     """Run every cell (``notebook:run-all-cells``) and wait until all code cells have run or one failed.
 
-    Returns the final notebook state (see ``NOTEBOOK_STATE_JS``); raises ``TimeoutError`` with the state.
+    Returns the final notebook state (see ``NOTEBOOK_STATE_JS``) plus ``finished_at``: seconds after the
+    start at which each code cell (by index) was first seen finished. Raises ``TimeoutError`` with the state.
     """
+    t0 = time.monotonic()
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    deadline = time.monotonic() + timeout_s
+    deadline = t0 + timeout_s
     state = None
+    finished_at: dict[int, float] = {}
     while time.monotonic() < deadline:
         state = page.evaluate(NOTEBOOK_STATE_JS)
         if state and state["cells"]:
+            for c in state["cells"]:
+                if c["count"] is not None and c["index"] not in finished_at:
+                    finished_at[c["index"]] = round(time.monotonic() - t0, 1)
+            state["finished_at"] = finished_at
             if any(c["errors"] for c in state["cells"]):
                 return state
             if all(c["count"] is not None for c in state["cells"]) and state["kernel"] == "idle":

@@ -72,6 +72,9 @@ def test_notebook_03_dashboard_in_chromium(browser, tmp_path):
             marks["notebook open, kernel idle"] = time.monotonic() - t0
             state = jh.run_all_cells(page, timeout_s=240)  # ~40 s on an idle 2-core machine
             marks["all cells ran"] = time.monotonic() - t0
+            print(f"code cells finished at (s after run-all, by cell index): {state['finished_at']}")
+            print("kernel-side cell timing: " + "; ".join(
+                f"{c['index']}: {jh.cell_seconds(c):.1f} s" for c in state["cells"] if jh.cell_seconds(c) is not None))
             errors = [(c["index"], c["errors"], c["source"]) for c in state["cells"] if c["errors"]]
             assert not errors, f"cells raised in the browser: {errors}"
             # The dashboards' last frames are drawn after their runs end (the later cells waited for that).
