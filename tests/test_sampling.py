@@ -233,3 +233,35 @@ def test_minibatch_graphsage_on_cora(planetoid_root):
     hist = train_node_classifier(data, mode="minibatch", num_neighbors=[10, 5], batch_size=64, epochs=15, seed=0)
     best = hist.loc[hist["val_acc"].idxmax()]
     assert best["test_acc"] >= 0.75, hist.to_string()
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_one_hop_rules_hold_on_random_graphs(replace):
+    """Property check over random graphs, node lists (repeats allowed) and fanouts."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=40, deadline=None, derandomize=True)
+    @given(n=st.integers(1, 30), m=st.integers(0, 120), fanout=st.sampled_from([-1, 1, 2, 3, 7]),
+           seed=st.integers(0, 10_000), k=st.integers(0, 12))
+    def check(n, m, fanout, seed, k):
+        runs.append(1)
+        g = torch.Generator().manual_seed(seed)
+        ei = torch.randint(0, n, (2, m), generator=g)                   # multi-edges and self-loops allowed
+        csr = to_csr(ei, n)
+        nodes = torch.randint(0, n, (k,), generator=g)
+        slots, pos = sample_one_hop(csr, nodes, fanout, replace, g)
+        deg = csr.degree()[nodes]
+        got = torch.bincount(pos, minlength=k)
+        want = deg if fanout == -1 else (torch.where(deg > 0, fanout, 0) if replace else deg.clamp(max=fanout))
+        assert torch.equal(got, want)
+        assert bool((pos[1:] >= pos[:-1]).all())                         # grouped by destination, in order
+        lo, hi = csr.indptr[nodes][pos], csr.indptr[nodes + 1][pos]
+        assert bool(((slots >= lo) & (slots < hi)).all())                # each slot is one of v's in-edges
+        if not replace:
+            key = pos * max(csr.num_edges, 1) + slots
+            assert torch.unique(key).numel() == key.numel()              # no slot twice for the same node
+
+    runs: list[int] = []
+    check()
+    assert len(runs) >= 20
