@@ -161,9 +161,9 @@ NOTEBOOK_STATE_JS = """
 }
 """
 
-#: Every plotly plot on the page: its title and its traces' type, name, x, y, z.
+#: Every plotly plot matching a CSS selector (argument): its title and its traces' type, name, x, y, z.
 PLOTLY_FIGURES_JS = """
-() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => ({
+(selector) => Array.from(document.querySelectorAll(selector)).map(gd => ({
   title: (gd.layout && gd.layout.title && (gd.layout.title.text || gd.layout.title)) || '',
   traces: (gd.data || []).map(t => ({type: t.type || 'scatter', name: t.name || '',
                                      x: t.x ? Array.from(t.x) : null, y: t.y ? Array.from(t.y) : null,

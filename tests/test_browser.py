@@ -79,10 +79,10 @@ def test_notebook_03_dashboard_in_chromium(browser, tmp_path):
             assert not errors, f"cells raised in the browser: {errors}"
             # The dashboards' last frames are drawn after their runs end (the later cells waited for that).
             page.wait_for_function(
-                "() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                "() => Array.from(document.querySelectorAll('.dgnn-dashboard .js-plotly-plot'))"
                 ".filter(gd => gd.data && gd.data.some(t => t.type === 'heatmap')).length >= 2",
-                timeout=20_000, polling=250)
-            figs = _dashboard_figures(page.evaluate(jh.PLOTLY_FIGURES_JS))
+                timeout=30_000, polling=250)
+            figs = _dashboard_figures(page.evaluate(jh.PLOTLY_FIGURES_JS, ".dgnn-dashboard .js-plotly-plot"))
             assert set(figs) == {"bytes", "phases", "timeline", "curves"}, figs.keys()
             for heat in figs["bytes"]:
                 z = heat["traces"][0]["z"]
@@ -98,10 +98,13 @@ def test_notebook_03_dashboard_in_chromium(browser, tmp_path):
             assert any("oversubscribed" in f["title"] for f in figs["bytes"]) == (_cores() < 4)
             curves = figs["curves"][0]["traces"][0]
             assert curves["x"] and all(v is not None for v in curves["y"])  # a loss for every epoch
-            # Screenshot the first dashboard (scrolled into view) and the whole page.
-            page.evaluate("() => document.querySelector('.js-plotly-plot').scrollIntoView({block: 'start'})")
-            page.locator(".jp-OutputArea-output:has(.js-plotly-plot)").first.screenshot(
-                path=str(ARTIFACTS / "notebook03_dashboard.png"))
+            # Screenshots: each dashboard (2 workers, then 4), and the page around the first one.
+            dashboards = page.locator(".dgnn-dashboard")
+            assert dashboards.count() == 2
+            for i, name in enumerate(("notebook03_dashboard.png", "notebook03_dashboard_4workers.png")):
+                dashboards.nth(i).scroll_into_view_if_needed()
+                dashboards.nth(i).screenshot(path=str(ARTIFACTS / name))
+            dashboards.nth(0).scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "notebook03_page.png"), full_page=False)
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / "notebook03_failure.png"), full_page=False)
@@ -110,7 +113,8 @@ def test_notebook_03_dashboard_in_chromium(browser, tmp_path):
             page.close()
     marks["done"] = time.monotonic() - t0
     print("browser test timings (s since start): " + ", ".join(f"{k} {v:.1f}" for k, v in marks.items()))
-    print(f"screenshots: {ARTIFACTS}/notebook03_dashboard.png, notebook03_page.png")
+    print(f"screenshots: {ARTIFACTS}/notebook03_dashboard.png, notebook03_dashboard_4workers.png, "
+          "notebook03_page.png")
 
 
 def _cores() -> int:

@@ -233,7 +233,8 @@ def _curves_spec(records: Iterable[Record], *, world_size: int | None = None, co
              "mode": "lines+markers", "marker": {"size": 4}, "line": {"color": "#4C78A8", "width": 2}}]
     for key in _ACC_KEYS:
         data.append({"type": "scatter", "x": c["epoch"], "y": c[key], "name": key.replace("_acc", " accuracy"),
-                     "yaxis": "y2", "mode": "lines",
+                     "yaxis": "y2", "mode": "lines+markers", "marker": {"size": 5},
+                     "connectgaps": True,  # accuracies exist only on evaluated epochs (eval_every)
                      "line": {"color": _ACC_COLORS[key], "width": 2,
                               "dash": "dot" if key == "train_acc" else "solid"}})
     extra = "no epochs yet"

@@ -261,6 +261,7 @@ class Dashboard:
         if self.title:
             parts.insert(0, W.HTML(f"<b>{html.escape(self.title)}</b>"))
         self.widget = W.VBox(parts)
+        self.widget.add_class("dgnn-dashboard")  # a stable hook for browser tests and custom CSS
 
     def _on_stop_click(self) -> None:
         self.stop_button.disabled = True
