@@ -37,8 +37,9 @@ def browser_unavailable_reason() -> str | None:
     except ImportError:
         return "playwright for Python is not installed (pip install playwright; never `playwright install`)"
     if chromium_path() is None:
-        return ("Debian's chromium is not installed at /usr/bin/chromium (apt-get install -y chromium), "
-                "and $DGNN_LAB_CHROMIUM is not set")
+        where = os.environ.get("DGNN_LAB_CHROMIUM") or "/usr/bin/chromium"
+        return (f"no Chromium at {where}: install Debian's (apt-get install -y chromium) or point "
+                "$DGNN_LAB_CHROMIUM at one; tests never download a browser")
     if shutil.which("jupyter", path=str(Path(sys.executable).parent)) is None:
         return "jupyter (jupyterlab) is not installed next to this Python"
     return None
