@@ -235,3 +235,26 @@ def test_attached_to_a_real_launch_matches_run_result():
     np.testing.assert_array_equal(vt.bytes_matrix(dash.records, purpose_prefix="halo"), halo)
     assert list(dash.figure_widgets["phases"].data[0].x) == ["worker 0", "worker 1"]
     assert f"2 workers on {result.cores} core" in dash.status_html.value
+
+
+@pytest.mark.slow
+def test_live_train_then_stop_button_interrupts_real_workers(tmp_path):
+    from dgnn_lab.widgets.dashboard import live_train
+
+    cfg = {"dataset": "csbm", "dataset_args": {"num_nodes": 300, "num_features": 8}, "workers": 2,
+           "epochs": 10_000, "hidden": 8, "eval_every": 0, "run_dir": str(tmp_path / "run")}
+    t0 = time.monotonic()
+    dash = live_train(cfg, static=False)
+    assert time.monotonic() - t0 < 5.0  # the launching call returns while workers start
+    deadline = time.monotonic() + 90
+    while dash.progress.value < 3:  # a few complete epochs on both workers
+        assert time.monotonic() < deadline, dash.records[-3:]
+        time.sleep(0.1)
+    dash.stop_button.click()
+    result = dash.wait(timeout=60)
+    assert result.status == "interrupted" and dash.status == "interrupted"
+    assert "interrupted" in dash.status_html.value and dash.stop_button.description == "Stopped"
+    assert 3 <= dash.progress.value < 10_000 and dash.progress.max == 10_000
+    heat = np.array(dash.figure_widgets["bytes"].data[0].z)
+    np.testing.assert_array_equal(heat, result.bytes_matrix())  # last frame = the run's own accounting
+    assert heat[0, 1] > 0 and heat[1, 0] > 0
