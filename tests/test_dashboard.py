@@ -258,3 +258,22 @@ def test_live_train_then_stop_button_interrupts_real_workers(tmp_path):
     heat = np.array(dash.figure_widgets["bytes"].data[0].z)
     np.testing.assert_array_equal(heat, result.bytes_matrix())  # last frame = the run's own accounting
     assert heat[0, 1] > 0 and heat[1, 0] > 0
+
+
+def test_wait_timeout_and_interrupt_stops_the_run(monkeypatch):
+    handle = FakeHandle([r for r in fake_run_records(2, epochs=2000) if r["type"] == "epoch"], gap_s=0.01)
+    dash = Dashboard(handle, static=False)
+    with pytest.raises(TimeoutError, match="still going after 0.3 s"):
+        dash.wait(timeout=0.3)
+    assert handle.stop_calls == 0
+
+    def interrupted(_timeout):  # what Jupyter's Interrupt does to a blocked wait
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dash.finished, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        dash.wait()
+    assert handle.stop_calls == 1
+    monkeypatch.undo()
+    assert dash.wait(timeout=10) == "result"
+    assert dash.status == "interrupted"

@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 __all__ = [
+    "FIGURE_SPECS",
     "PHASES",
     "PHASE_COLORS",
     "bytes_by_purpose",

@@ -146,13 +146,24 @@ class Dashboard:
     def wait(self, timeout: float | None = None):
         """Block until the last frame is drawn; returns ``handle.wait()``'s ``RunResult`` for a handle.
 
-        Raises the worker's error (``WorkerError``) if the run failed, ``TimeoutError`` after ``timeout``.
+        Raises the worker's error (``WorkerError``) if the run failed, ``TimeoutError`` after ``timeout``
+        seconds in all. Jupyter's Interrupt (KeyboardInterrupt) while waiting stops the run, then re-raises.
         """
-        if not self.finished.wait(timeout):
-            raise TimeoutError(f"run still going after {timeout} s")
-        self._thread.join(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+        try:
+            while not self.finished.wait(0.1):
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"run still going after {timeout} s")
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        self._thread.join(left())
         if self.handle is not None:
-            return self.handle.wait(timeout)
+            return self.handle.wait(left())
         if self.error is not None:
             raise self.error
         return None
