@@ -469,10 +469,11 @@ def comparison_figure(runs: Mapping[str, Iterable[Record]], *, cores: int | None
                              marker={"color": palette[i % len(palette)]}, legendgroup="bytes",
                              hovertemplate="%{x}: %{y:,.0f} bytes " + g + "<extra></extra>"),
                       row=1, col=2)
-    over = [n for n in names if cores is not None and sizes[n] > cores]
+    threads = {name: threads_of(_check_records(runs[name])) or 1 for name in names}
+    over = [n for n in names if cores is not None and sizes[n] * threads[n] > cores]
     sub = f"{cores} cores" if cores is not None else ""
     if over:
-        sub += f"; oversubscribed (more workers than cores): {', '.join(over)}; waiting includes contention"
+        sub += f"; oversubscribed (more busy threads than cores): {', '.join(over)}; waiting includes contention"
     fig.update_layout(
         title={"text": f"{title}<br><sup>{sub}</sup>" if sub else title, "x": 0.0, "xanchor": "left"},
         barmode="stack", height=380, margin={"t": 90, "b": 40, "l": 60, "r": 20},
