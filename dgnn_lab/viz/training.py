@@ -450,9 +450,10 @@ def comparison_figure(runs: Mapping[str, Iterable[Record]], *, cores: int | None
     """
     if not runs:
         raise ValueError("comparison_figure needs at least one run, got none")
+    runs = {name: _check_records(recs) for name, recs in runs.items()}  # generators are read once
     names = list(runs)
-    stats = {name: _per_epoch_means(_check_records(recs)) for name, recs in runs.items()}
-    sizes = {name: world_size_of(_check_records(runs[name])) for name in names}
+    stats = {name: _per_epoch_means(recs) for name, recs in runs.items()}
+    sizes = {name: world_size_of(runs[name]) for name in names}
     skipped = any(s[2] for s in stats.values())
     note = " (epoch 0 left out)" if skipped else ""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
@@ -469,7 +470,7 @@ def comparison_figure(runs: Mapping[str, Iterable[Record]], *, cores: int | None
                              marker={"color": palette[i % len(palette)]}, legendgroup="bytes",
                              hovertemplate="%{x}: %{y:,.0f} bytes " + g + "<extra></extra>"),
                       row=1, col=2)
-    threads = {name: threads_of(_check_records(runs[name])) or 1 for name in names}
+    threads = {name: threads_of(runs[name]) or 1 for name in names}
     over = [n for n in names if cores is not None and sizes[n] * threads[n] > cores]
     sub = f"{cores} cores" if cores is not None else ""
     if over:
