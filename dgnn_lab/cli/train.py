@@ -61,8 +61,51 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--launcher", default="spawn", metavar="L",
                    help="spawn: start the workers here (default); torchrun: write the config and print the "
                         "torchrun command that runs the same workers, on this machine or several")
+    mb = p.add_argument_group("mini-batch (--mode minibatch)")
+    mb.add_argument("--fanouts", default="10,5", metavar="F1,F2",
+                    help="neighbours sampled per layer, comma-separated, -1 = all (default: 10,5)")
+    mb.add_argument("--batch-size", type=int, default=512, metavar="B", help="seeds per worker per step (default: 512)")
+    mb.add_argument("--seed-split", default="local", metavar="S",
+                    help="local: each worker trains the seeds it owns (DistDGL node_split); chunk: contiguous chunks "
+                         "of the training index (default: local)")
+    mb.add_argument("--remote-sampling", default="owner", metavar="R",
+                    help="owner: remote neighbourhoods sampled by their owner (request/response); halo: from a "
+                         "replicated L-hop halo topology (default: owner)")
+    mb.add_argument("--cache", default="none", metavar="C", help="remote feature cache: none | degree | presample "
+                                                                 "(default: none)")
+    mb.add_argument("--cache-size", type=float, default=0.1, metavar="F",
+                    help="cache capacity as a fraction of remote nodes (default: 0.1)")
+    mb.add_argument("--pipeline", action=argparse.BooleanOptionalAction, default=False,
+                    help="overlap sampling and feature fetching of the next batch with training (default: off)")
+    pr = p.add_argument_group("communication protocol")
+    pr.add_argument("--staleness", type=int, default=1, metavar="S",
+                    help="full-stale: maximum age of boundary rows in epochs; --sync ps: staleness bound of "
+                         "gradients (0 = synchronous) (default: 1)")
+    pr.add_argument("--skip-threshold", type=float, default=0.0, metavar="X",
+                    help="full-stale: skip re-sending a boundary block whose relative change is below X while its "
+                         "age is at most --staleness (Sancus-like; default: 0 = always send)")
+    pr.add_argument("--smoothing", type=float, default=0.0, metavar="G",
+                    help="full-stale: moving-average weight of old boundary rows, in [0, 1) (default: 0)")
+    pr.add_argument("--bns-p", type=float, default=1.0, metavar="P",
+                    help="full-bns: fraction of boundary rows sent per epoch, in (0, 1] (default: 1)")
+    pr.add_argument("--quantize", default="none", metavar="Q", help="none | fp16 | int8 for exchanged rows")
+    pr.add_argument("--local-sgd-period", type=int, default=10, metavar="K",
+                    help="local-sgd: average the models every K epochs (default: 10)")
+    pr.add_argument("--local-sgd-correction", action="store_true",
+                    help="local-sgd: one global full-graph step after each averaging")
+    pr.add_argument("--sync", default="allreduce", metavar="S",
+                    help="gradient synchronisation: allreduce | ps (asynchronous parameter server, one extra process)")
+    pr.add_argument("--straggler", default=None, metavar="RANK:FACTOR",
+                    help="slow worker RANK's compute by FACTOR (e.g. 1:2.0)")
     add_json_flag(p)
     return p
+
+
+def _fanouts(text: str) -> list[int]:
+    try:
+        return [int(f) for f in str(text).split(",") if f.strip()]
+    except ValueError:
+        raise CLIError(f"--fanouts must be comma-separated integers such as 10,5 (-1 = all), got {text!r}") from None
 
 
 def _config(args: argparse.Namespace):
@@ -73,7 +116,13 @@ def _config(args: argparse.Namespace):
                            partition=args.partition, mode=args.mode, model=args.model, layers=args.layers,
                            hidden=args.hidden, dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
                            epochs=args.epochs, seed=args.seed, eval_every=args.eval_every, backend=args.backend,
-                           threads_per_worker=args.threads, timeout_s=args.timeout, run_dir=args.run_dir)
+                           threads_per_worker=args.threads, timeout_s=args.timeout, run_dir=args.run_dir,
+                           fanouts=_fanouts(args.fanouts), batch_size=args.batch_size, seed_split=args.seed_split,
+                           remote_sampling=args.remote_sampling, cache=args.cache, cache_size=args.cache_size,
+                           pipeline=args.pipeline, staleness=args.staleness, skip_threshold=args.skip_threshold,
+                           smoothing=args.smoothing, bns_p=args.bns_p, quantize=args.quantize,
+                           local_sgd_period=args.local_sgd_period, local_sgd_correction=args.local_sgd_correction,
+                           sync=args.sync, straggler=args.straggler)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 
@@ -194,21 +243,22 @@ def report(s: dict) -> str:
 
 def _torchrun(cfg, args: argparse.Namespace) -> int:
     """Write the worker spec and print the torchrun command (nothing is started here)."""
-    from dgnn_lab.train.api import ENTRY
+    from dgnn_lab.train.api import entry_for
 
     run_dir = Path(cfg.run_dir or Path("runs") / time.strftime("torchrun-%Y%m%d-%H%M%S")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     spec_path = run_dir / "torchrun.json"
-    spec = {"entry": ENTRY, "config": cfg.to_dict(), "run_dir": str(run_dir), "backend": cfg.backend,
+    spec = {"entry": entry_for(cfg), "config": cfg.to_dict(), "run_dir": str(run_dir), "backend": cfg.backend,
             "timeout_s": cfg.timeout_s, "threads_per_worker": cfg.threads_per_worker}
     spec_path.write_text(json.dumps(spec, indent=2))
-    one = ["torchrun", "--standalone", "--nnodes", "1", "--nproc-per-node", str(cfg.workers),
+    one = ["torchrun", "--standalone", "--nnodes", "1", "--nproc-per-node", str(cfg.world_size),
            "-m", "dgnn_lab.worker", str(spec_path)]
     if args.json:
         print_json({"spec": str(spec_path), "run_dir": str(run_dir), "command": one})
         return 0
     print(f"wrote {spec_path}\n\none machine, {cfg.workers} workers:\n  {shlex.join(one)}\n")
-    print("several machines (N nodes x K workers each, K * N must equal --workers); on every node:\n"
+    print("several machines (N nodes x K processes each; K * N = the world size: --workers, plus 1 with --sync ps);\n"
+          "on every node:\n"
           "  MASTER_ADDR=<node 0's address> GLOO_SOCKET_IFNAME=<interface, e.g. eth0> \\\n"
           f"  torchrun --nnodes N --nproc-per-node K --node-rank <0..N-1> --master-addr $MASTER_ADDR "
           f"--master-port 29500 -m dgnn_lab.worker {spec_path}\n")

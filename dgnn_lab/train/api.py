@@ -16,6 +16,13 @@ from typing import Any
 from dgnn_lab.train.config import TrainConfig
 
 ENTRY = "dgnn_lab.train.full_graph:worker_main"
+ENTRIES = {"full-sync": ENTRY, "full-stale": ENTRY, "full-bns": ENTRY,
+           "local-sgd": "dgnn_lab.train.local_sgd:worker_main", "minibatch": "dgnn_lab.train.minibatch:worker_main"}
+
+
+def entry_for(cfg: TrainConfig) -> str:
+    """The worker entry point (``module:function``) that runs ``cfg.mode``."""
+    return ENTRIES[cfg.mode]
 
 
 def make_config(config: TrainConfig | dict | None = None, **kwargs: Any) -> TrainConfig:
@@ -57,7 +64,7 @@ def start(config: TrainConfig | dict | None = None, *, on_record: Callable[[dict
 
     cfg = make_config(config, **kwargs)
     _prepare_dataset(cfg)
-    return launch(ENTRY, cfg.to_dict(), cfg.workers, backend=cfg.backend, run_dir=cfg.run_dir,
+    return launch(entry_for(cfg), cfg.to_dict(), cfg.world_size, backend=cfg.backend, run_dir=cfg.run_dir,
                   timeout_s=cfg.timeout_s, threads_per_worker=cfg.threads_per_worker, on_record=on_record)
 
 

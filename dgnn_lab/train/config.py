@@ -13,8 +13,13 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 MODELS = ("gcn", "sage")
-MODES = ("full-sync",)
+MODES = ("full-sync", "full-stale", "full-bns", "local-sgd", "minibatch")
 BACKENDS = ("auto", "gloo", "nccl")
+SEED_SPLITS = ("local", "chunk")
+REMOTE_SAMPLING = ("owner", "halo")
+CACHES = ("none", "degree", "presample")
+QUANTIZE = ("none", "fp16", "int8")
+SYNCS = ("allreduce", "ps")
 
 
 def partition_methods() -> tuple[str, ...]:
@@ -59,6 +64,28 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     return value.lower()
 
 
+def parse_straggler(value: Any, workers: int) -> list:
+    """``"RANK:FACTOR"`` or ``[rank, factor]`` -> ``[rank, factor]``: worker ``rank`` computes ``factor`` times
+    slower (``factor >= 1``)."""
+    raw = value
+    if isinstance(value, str):
+        parts = value.split(":")
+        if len(parts) != 2:
+            raise ValueError(f"straggler must look like RANK:FACTOR (e.g. 1:2.0), got {raw!r}")
+        value = parts
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"straggler must be RANK:FACTOR or [rank, factor], got {raw!r}")
+    try:
+        rank, factor = int(value[0]), float(value[1])
+    except (TypeError, ValueError):
+        raise ValueError(f"straggler must be RANK:FACTOR with an integer rank and a number, got {raw!r}") from None
+    if not 0 <= rank < workers:
+        raise ValueError(f"straggler rank must be in [0, {workers - 1}] (the workers), got {rank}")
+    if math.isnan(factor) or factor < 1.0:
+        raise ValueError(f"straggler factor must be >= 1 (how many times slower), got {factor}")
+    return [rank, factor]
+
+
 @dataclass
 class TrainConfig:
     """One full-graph training run (defaults: the GCN paper's Cora setting on 2 workers).
@@ -66,6 +93,19 @@ class TrainConfig:
     ``dataset_args`` go to :func:`dgnn_lab.datasets.load` (e.g. ``{"num_nodes": 200_000}`` for csbm, or
     ``{"root": "/data"}`` for Cora). ``eval_every`` evaluates train/val/test accuracy every that many epochs
     (0: never; accuracies are then ``None``). ``threads_per_worker`` defaults to ``max(1, cores // workers)``.
+
+    ``mode`` picks the execution model and protocol: ``full-sync`` (exact halo exchange), ``full-stale``
+    (PipeGCN: boundary rows up to ``staleness`` epochs old; ``skip_threshold`` > 0 skips re-sending blocks that
+    changed less than that, Sancus-like; ``smoothing`` is the moving-average weight), ``full-bns`` (each epoch a
+    random fraction ``bns_p`` of boundary rows is sent, rescaled by 1/p), ``local-sgd`` (cross-partition edges
+    ignored, models averaged every ``local_sgd_period`` epochs, optional global correction step), and
+    ``minibatch`` (``fanouts`` per layer, ``batch_size`` seeds per worker per step, seeds split ``local`` by owner
+    or in ``chunk``s of the training index, remote neighbourhoods sampled by their ``owner`` or from a replicated
+    ``halo``, remote features cached by ``cache`` policy for a ``cache_size`` fraction of remote nodes,
+    ``pipeline`` overlapping sampling/fetching with training, ``equal_steps`` = False only to show the hang of
+    uneven step counts). ``quantize`` compresses exchanged rows; ``sync="ps"`` replaces the gradient all-reduce
+    by an asynchronous parameter server (one extra process) with staleness bound ``staleness``; ``straggler`` =
+    ``[rank, factor]`` slows one worker's compute by ``factor``.
     """
 
     dataset: str = "cora"
@@ -86,6 +126,25 @@ class TrainConfig:
     threads_per_worker: int | None = None
     timeout_s: float = 60.0
     run_dir: str | None = None
+    # mini-batch (mode "minibatch"): one fanout per layer, -1 = every neighbour
+    fanouts: list[int] = field(default_factory=lambda: [10, 5])
+    batch_size: int = 512
+    seed_split: str = "local"
+    remote_sampling: str = "owner"
+    cache: str = "none"
+    cache_size: float = 0.1
+    pipeline: bool = False
+    equal_steps: bool = True
+    # communication protocol (full-stale, full-bns, local-sgd; quantize, sync and straggler apply to every mode)
+    staleness: int = 1
+    skip_threshold: float = 0.0
+    smoothing: float = 0.0
+    bns_p: float = 1.0
+    quantize: str = "none"
+    local_sgd_period: int = 10
+    local_sgd_correction: bool = False
+    sync: str = "allreduce"
+    straggler: list | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -129,7 +188,45 @@ class TrainConfig:
             raise ValueError("timeout_s must be > 0 seconds, got 0.0")
         if self.run_dir is not None:
             self.run_dir = str(self.run_dir)
+        self._validate_minibatch()
+        self._validate_protocol()
         return self
+
+    def _validate_minibatch(self) -> None:
+        if isinstance(self.fanouts, (str, int)) or not hasattr(self.fanouts, "__iter__"):
+            raise ValueError(f"fanouts must be a list of integers (one per layer, -1 = all), got {self.fanouts!r}")
+        fan = [_int("fanouts entry", f, -1) for f in self.fanouts]
+        if any(f == 0 for f in fan):
+            raise ValueError(f"fanouts entries must be >= 1 or -1 (every neighbour), got {fan}")
+        if self.mode == "minibatch" and len(fan) != self.layers:
+            raise ValueError(f"fanouts needs one entry per layer: {len(fan)} fanouts {fan} for layers={self.layers}")
+        self.fanouts = fan
+        self.batch_size = _int("batch_size", self.batch_size, 1)
+        self.seed_split = _choice("seed_split", self.seed_split, SEED_SPLITS)
+        self.remote_sampling = _choice("remote_sampling", self.remote_sampling, REMOTE_SAMPLING)
+        self.cache = _choice("cache", self.cache, CACHES)
+        self.cache_size = _float("cache_size", self.cache_size, 0.0, 1.0)
+        for name in ("pipeline", "equal_steps", "local_sgd_correction"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    def _validate_protocol(self) -> None:
+        self.staleness = _int("staleness", self.staleness, 0)
+        self.skip_threshold = _float("skip_threshold", self.skip_threshold, 0.0)
+        self.smoothing = _float("smoothing", self.smoothing, 0.0, 1.0, high_open=True)
+        self.bns_p = _float("bns_p", self.bns_p, 0.0, 1.0)
+        if self.bns_p == 0.0:
+            raise ValueError("bns_p must be in (0, 1], got 0.0")
+        self.quantize = _choice("quantize", self.quantize, QUANTIZE)
+        self.local_sgd_period = _int("local_sgd_period", self.local_sgd_period, 1)
+        self.sync = _choice("sync", self.sync, SYNCS)
+        if self.straggler is not None:
+            self.straggler = parse_straggler(self.straggler, self.workers)
+
+    @property
+    def world_size(self) -> int:
+        """Processes a run starts: the workers, plus one parameter-server process when ``sync == "ps"``."""
+        return self.workers + (1 if self.sync == "ps" else 0)
 
     def to_dict(self) -> dict:
         """A JSON-able dict (what workers receive and ``config.json`` stores)."""
