@@ -27,9 +27,13 @@ Bytes are wire sizes (``numel * element_size``, no headers):
   ``2(P-1) * nbytes``. It is a model of the bandwidth-optimal algorithm, not a trace of what gloo or NCCL did
   (they may pick trees or halving-doubling for small buffers). P == 1 moves nothing.
 * ``barrier``: control messages only, recorded as no bytes.
+* ``send`` / ``recv`` (point-to-point, e.g. a parameter server's pushes and pulls): ``numel * element_size``
+  to / from that one peer.
 
-All three are collective: every rank must call them in the same order (the halo exchange of a synchronous
-layer does).
+``exchange``, ``all_reduce`` and ``barrier`` are collective: every rank of the group must call them in the
+same order (the halo exchange of a synchronous layer does). The group is the whole world unless
+:meth:`Communicator.use_group` narrows it to the first k ranks (the workers, when the last rank is a parameter
+server); ``send``/``recv`` reach any rank of the world.
 """
 
 from __future__ import annotations
@@ -89,7 +93,31 @@ class Communicator:
         self._cuda = self.device.type == "cuda"
         self._totals: dict[tuple[str, int, str], int] = defaultdict(int)
         self._stack: list[list] = []  # [phase, segment_start]
+        #: process group of the collectives (None: the whole world); see :meth:`use_group`
+        self.group = None
+        #: ranks in the whole world (``world_size`` is the collectives' group size)
+        self.world_ranks = self.world_size
         self._reset_epoch(time.perf_counter())
+
+    def use_group(self, size: int) -> None:
+        """Run collectives (``exchange``, ``all_reduce``, ``barrier``) over ranks ``0 .. size-1`` only, e.g. the
+        workers when the last rank is a parameter server; ``world_size`` becomes ``size``. Every rank of the
+        world must call it (creating a process group is collective); ranks outside keep only ``send``/``recv``.
+        """
+        if not 1 <= size <= self.world_ranks:
+            raise ValueError(f"use_group size must be in [1, {self.world_ranks}], got {size}")
+        if size == self.world_ranks:
+            return
+        group = None
+        if dist.is_initialized():
+            import datetime
+
+            kw = {"timeout": datetime.timedelta(seconds=self.timeout_s)} if self.timeout_s else {}
+            group = dist.new_group(list(range(size)), **kw)
+        if self.rank < size:
+            self.group, self.world_size = group, size
+        else:
+            self.world_size = 1  # outside the group: collectives are local no-ops, point-to-point still works
 
     # ----------------------------------------------------------------------------------------- phases
     def _reset_epoch(self, now: float) -> None:
@@ -157,6 +185,16 @@ class Communicator:
         self._reset_epoch(now)
         return stats
 
+    def elapsed(self, name: str) -> float:
+        """Seconds charged to phase ``name`` so far this epoch, including a segment still open (e.g. the
+        compute time of the current step, without its waits and transfers)."""
+        if name not in PHASES:
+            raise ValueError(f"phase must be one of {PHASES}, got {name!r}")
+        s = self._phase_s[name]
+        if self._stack and self._stack[-1][0] == name:
+            s += time.perf_counter() - self._stack[-1][1]
+        return s
+
     @property
     def totals(self) -> dict[tuple[str, int, str], int]:
         """Cumulative bytes over the whole run, keyed ``(direction, peer, purpose)``; direction is
@@ -186,9 +224,9 @@ class Communicator:
             try:
                 if self._cuda:
                     # a tiny all-reduce on the device is NCCL's barrier; dist.barrier would guess a device
-                    dist.all_reduce(torch.zeros(1, device=self.device))
+                    dist.all_reduce(torch.zeros(1, device=self.device), group=self.group)
                 else:
-                    dist.barrier()
+                    dist.barrier(group=self.group)
             except RuntimeError as e:
                 raise self._fail(op, purpose, t0, e) from e
 
@@ -253,9 +291,9 @@ class Communicator:
                 if q == me:
                     continue
                 if rows[q] > 0:
-                    ops.append(dist.P2POp(dist.irecv, recv[q], q))
+                    ops.append(dist.P2POp(dist.irecv, recv[q], q, self.group))
                 if send[q].shape[0] > 0:
-                    ops.append(dist.P2POp(dist.isend, send[q].detach().contiguous(), q))
+                    ops.append(dist.P2POp(dist.isend, send[q].detach().contiguous(), q, self.group))
             try:
                 if ops:
                     for work in dist.batch_isend_irecv(ops):
@@ -276,7 +314,7 @@ class Communicator:
         mine = torch.tensor([[send_rows[q], rows[q], width] for q in range(p)], dtype=torch.int64,
                             device=self.device)
         theirs = torch.zeros((p, 3), dtype=torch.int64, device=self.device)
-        ops = [dist.P2POp(op, t, q) for q in range(p) if q != me
+        ops = [dist.P2POp(op, t, q, self.group) for q in range(p) if q != me
                for op, t in ((dist.irecv, theirs[q]), (dist.isend, mine[q]))]
         try:
             for work in dist.batch_isend_irecv(ops):
@@ -315,7 +353,7 @@ class Communicator:
             buf = tensor if tensor.is_contiguous() else tensor.contiguous()
             try:
                 with torch.no_grad():
-                    dist.all_reduce(buf, op=red)
+                    dist.all_reduce(buf, op=red, group=self.group)
             except RuntimeError as e:
                 raise self._fail("all_reduce", purpose, t0, e) from e
             with torch.no_grad():
@@ -328,3 +366,43 @@ class Communicator:
         self._count("recv", (self.rank - 1) % p, purpose,
                     ring_allreduce_bytes(tensor.numel(), tensor.element_size(), p, (self.rank - 1) % p))
         return tensor
+
+    def send(self, tensor: torch.Tensor, dst: int, purpose: str, tag: int = 0) -> None:
+        """Point-to-point: send ``tensor`` to world rank ``dst`` (blocking until the transfer is handed off).
+        Not collective and no barrier: only ``dst`` takes part. Time is ``comm``; bytes are its wire size."""
+        self._check_p2p(tensor, dst, "send")
+        t0 = time.perf_counter()
+        with self.phase("comm"):
+            try:
+                dist.send(tensor.detach().contiguous(), dst, tag=tag)
+            except RuntimeError as e:
+                raise self._fail("send", purpose, t0, e) from e
+        self._count("sent", dst, purpose, tensor.numel() * tensor.element_size())
+
+    def recv(self, tensor: torch.Tensor, src: int | None, purpose: str, tag: int = 0,
+             phase: str = "comm") -> int:
+        """Point-to-point: receive into ``tensor`` (contiguous, the sender's shape and dtype) from world rank
+        ``src``, or from whichever rank sends first when ``src`` is None; returns the sender's rank. The
+        blocking time is charged to ``phase`` (``"wait"`` when it mostly waits for the peer to get there).
+        Fails with :class:`CommunicationError` after the process-group timeout or when the peer dies."""
+        self._check_p2p(tensor, src, "recv")
+        if not tensor.is_contiguous():
+            raise ValueError("recv needs a contiguous tensor to receive into")
+        t0 = time.perf_counter()
+        with self.phase(phase):
+            try:
+                sender = dist.recv(tensor, src, tag=tag)
+            except RuntimeError as e:
+                raise self._fail("recv", purpose, t0, e) from e
+        sender = int(sender if sender is not None and sender >= 0 else src)
+        self._count("recv", sender, purpose, tensor.numel() * tensor.element_size())
+        return sender
+
+    def _check_p2p(self, tensor: torch.Tensor, peer: int | None, op: str) -> None:
+        if not isinstance(tensor, torch.Tensor):
+            raise ValueError(f"{op} needs a tensor, got {type(tensor).__name__}")
+        if peer is not None and not (0 <= int(peer) < self.world_ranks and int(peer) != self.rank):
+            raise ValueError(f"{op}: peer must be another rank in [0, {self.world_ranks - 1}], got {peer}")
+        if self.world_ranks == 1:
+            raise ValueError(f"{op}: a world of one rank has no peer")
+        self._check_device(tensor, f"{op} tensor")

@@ -31,6 +31,7 @@ from dgnn_lab.train.config import TrainConfig
 from dgnn_lab.train.local_graph import LocalGraph, global_in_degree
 from dgnn_lab.train.models import DistGNN
 from dgnn_lab.train.reference import copy_weights, reference_model
+from dgnn_lab.train.straggler import Straggler
 
 
 def load_data(cfg: TrainConfig) -> Data:
@@ -79,11 +80,16 @@ def worker_main(ctx, config: dict) -> dict:
     forward layer). Stops at an epoch boundary once any worker sees ``ctx.should_stop()``."""
     cfg = TrainConfig.from_dict(config)
     comm, rank, dev = ctx.comm, ctx.rank, ctx.device
-    if cfg.workers != ctx.world_size:
+    if cfg.sync == "ps":  # the last rank is the parameter server; collectives run among the workers only
+        from dgnn_lab.train import param_server
+
+        if param_server.split_world(ctx, cfg):
+            return param_server.serve(ctx, cfg)
+    if cfg.workers != comm.world_size:
         raise ValueError(f"config asks for {cfg.workers} workers but the run has world_size {ctx.world_size}")
     t_setup = time.perf_counter()
     data = load_data(cfg)
-    plan = make_plan(data, ctx.world_size, cfg.partition, cfg.seed)
+    plan = make_plan(data, comm.world_size, cfg.partition, cfg.seed)
     _check_same_plan(comm, plan)
     graph = LocalGraph.from_plan(plan, rank, data.edge_index)
     degree = global_in_degree(data.edge_index, data.num_nodes, self_loops=True) if cfg.model == "gcn" else None
@@ -105,6 +111,12 @@ def worker_main(ctx, config: dict) -> dict:
     del ref
     params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    straggler = Straggler.from_config(cfg, rank)
+    ps = None
+    if cfg.sync == "ps":
+        from dgnn_lab.train.param_server import PSClient
+
+        ps = PSClient(comm, cfg, params)  # the server holds the optimiser; ``opt`` stays unused
     torch.manual_seed(cfg.seed * 1000 + rank)  # dropout masks: independent per worker, reproducible
     fwd_rows = {str(l): sum(graph.recv_counts) for l in range(cfg.layers)}
     del data
@@ -123,10 +135,15 @@ def worker_main(ctx, config: dict) -> dict:
             out = model(x, graph, comm)
             loss_sum = F.cross_entropy(out[masks[0]], y[masks[0]], reduction="sum")
             (loss_sum / n_train).backward()
-            if ctx.world_size > 1:
-                flat = comm.all_reduce(_flat_grads(params), "grad_allreduce")
-                _unflatten_grads(params, flat)
-            opt.step()
+            straggler.delay(comm)
+            staleness = None
+            if ps is not None:
+                staleness = ps.step(final=epoch == cfg.epochs - 1)
+            else:
+                if comm.world_size > 1:
+                    flat = comm.all_reduce(_flat_grads(params), "grad_allreduce")
+                    _unflatten_grads(params, flat)
+                opt.step()
             stop = 1.0 if ctx.should_stop() else 0.0
             metrics = torch.tensor([float(loss_sum.detach()), stop], dtype=torch.float32, device=dev)
             comm.all_reduce(metrics, "metrics")
@@ -135,13 +152,18 @@ def worker_main(ctx, config: dict) -> dict:
                 accs = evaluate(model, x, y, masks, totals, graph, comm)
         epoch_s = time.perf_counter() - t0
         stats = comm.take_epoch_stats()
-        ctx.emit({"type": "epoch", "epoch": epoch, "epoch_s": epoch_s,
+        extra: dict = {"straggler_s": straggler.take()} if straggler.active else {}
+        if staleness is not None:
+            extra.update(staleness=staleness, staleness_hist={staleness: 1}, ps_version=ps.version)
+        ctx.emit({**extra, "type": "epoch", "epoch": epoch, "epoch_s": epoch_s,
                   "compute_s": stats["compute_s"], "comm_s": stats["comm_s"], "wait_s": stats["wait_s"],
                   "loss": float(metrics[0]) / n_train, "train_acc": accs[0], "val_acc": accs[1],
                   "test_acc": accs[2], "bytes_sent": stats["bytes_sent"], "bytes_recv": stats["bytes_recv"],
                   "peak_mem_bytes": ctx.peak_mem_bytes(), "events": stats["events"], "fwd_rows": fwd_rows})
         if float(metrics[1]) > 0:
             break
+    if ps is not None:
+        ps.finish()
     return {"epochs_run": epoch + 1}
 
 
