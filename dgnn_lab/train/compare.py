@@ -1,0 +1,315 @@
+"""Compare training strategies for real: run named configurations one after another and tabulate them.
+
+Each configuration is a full :class:`~dgnn_lab.train.config.TrainConfig` (a ``base`` plus a preset's or your
+own overrides) trained by real worker processes in its own run directory. The directory is named by the
+configuration's name and a stable hash of everything that changes its numbers
+(``runs/compare/<name>-<hash>/``), so asking again for a configuration that already finished (status
+``done``) re-opens it with :meth:`dgnn_lab.dist.RunResult.load` instead of training it again: a notebook
+re-opens its comparisons instantly, and an interrupted or failed run is trained afresh::
+
+    from dgnn_lab.train.compare import compare
+    cmp = compare(["sync", "stale", "int8"], base={"dataset": "cora", "workers": 2, "epochs": 100})
+    cmp.table          # one row per configuration: accuracy, bytes, time per epoch, wait share, staleness
+    cmp.records()      # name -> telemetry records, for dgnn_lab.viz.comparison
+
+A preset is a named set of overrides (:data:`PRESETS`); a strategy a student registers with
+:func:`dgnn_lab.train.protocols.register_strategy` becomes a preset of the same name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import re
+import shutil
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dgnn_lab.train import api
+from dgnn_lab.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dgnn_lab.dist import RunHandle, RunResult
+
+__all__ = ["PRESETS", "Comparison", "compare", "config_hash", "preset", "preset_names", "resolve", "run_dir_for",
+           "summarize"]
+
+#: Named overrides on a base config, one per strategy the notebooks compare. ``staleness`` is the halo's age
+#: bound in ``full-stale`` and the parameter server's bound with ``sync="ps"``; the straggler is worker 1.
+PRESETS: dict[str, dict] = {
+    "sync": {"mode": "full-sync"},
+    "stale": {"mode": "full-stale", "staleness": 1},
+    "stale-smooth": {"mode": "full-stale", "staleness": 1, "smoothing": 0.5},
+    "bounded": {"mode": "full-stale", "staleness": 4, "skip_threshold": 0.05},
+    "bns-0.5": {"mode": "full-bns", "bns_p": 0.5},
+    "bns-0.1": {"mode": "full-bns", "bns_p": 0.1},
+    "fp16": {"mode": "full-sync", "quantize": "fp16"},
+    "int8": {"mode": "full-sync", "quantize": "int8"},
+    "local-sgd": {"mode": "local-sgd", "local_sgd_period": 10},
+    "ps": {"mode": "full-sync", "sync": "ps", "staleness": 2},
+    "sync-straggler": {"mode": "full-sync", "straggler": [1, 2.0]},
+    "ps-straggler": {"mode": "full-sync", "sync": "ps", "staleness": 2, "straggler": [1, 2.0]},
+}
+
+#: Config fields that change where or how long a run may take, not its numbers: left out of the hash.
+_NOT_HASHED = ("run_dir", "timeout_s")
+_DEFAULT_ROOT = Path("runs") / "compare"
+
+
+# ------------------------------------------------------------------------------------- registered strategies
+
+def _registry() -> dict[str, Any]:
+    """Strategies registered with :func:`dgnn_lab.train.protocols.register_strategy` (empty until it exists)."""
+    try:
+        from dgnn_lab.train import protocols
+    except ImportError:
+        return {}
+    for name in ("registered_strategies", "strategies", "STRATEGIES"):
+        reg = getattr(protocols, name, None)
+        if callable(reg):
+            reg = reg()
+        if isinstance(reg, Mapping):
+            return dict(reg)
+    return {}
+
+
+def _strategy_overrides(name: str) -> dict:
+    """The config overrides that select registered strategy ``name``."""
+    try:
+        from dgnn_lab.train import protocols
+    except ImportError:  # pragma: no cover - only called for names the registry listed
+        return {}
+    fn = getattr(protocols, "strategy_config", None)
+    if callable(fn):
+        return dict(fn(name))
+    return {"mode": "full-stale", "strategy": name}
+
+
+def _strategy_source(name: str) -> str:
+    """The registered class's source (so editing a student's rule invalidates its cached runs)."""
+    obj = _registry().get(name)
+    if obj is None:
+        return ""
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        return repr(obj)
+
+
+# ------------------------------------------------------------------------------------------------ presets
+
+def preset_names() -> list[str]:
+    """Every valid preset name: the built-in :data:`PRESETS`, then the registered strategies."""
+    return [*PRESETS, *(n for n in _registry() if n not in PRESETS)]
+
+
+def preset(name: str) -> dict:
+    """A copy of preset ``name``'s overrides; ``ValueError`` listing the valid names otherwise."""
+    if not isinstance(name, str):
+        raise ValueError(f"a preset is named by a string, got {name!r}; valid presets: {', '.join(preset_names())}")
+    if name in PRESETS:
+        return json.loads(json.dumps(PRESETS[name]))
+    if name in _registry():
+        return _strategy_overrides(name)
+    raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())} "
+                     "(or pass (name, overrides) / {name: overrides} for a configuration of your own)")
+
+
+def _as_dict(config: TrainConfig | Mapping | None) -> dict:
+    if config is None:
+        return {}
+    if isinstance(config, TrainConfig):
+        return config.to_dict()
+    if isinstance(config, Mapping):
+        return dict(config)
+    raise ValueError(f"a configuration is a dict or TrainConfig, got {type(config).__name__}")
+
+
+def resolve(configs: Iterable | Mapping, base: TrainConfig | Mapping | None = None) -> dict[str, TrainConfig]:
+    """Name -> validated ``TrainConfig`` for every entry of ``configs`` on top of ``base``.
+
+    ``configs`` is a list whose items are preset names (``"stale"``) or ``(name, overrides)`` pairs, or a
+    mapping ``{name: overrides or preset name}``. Overrides are merged over ``base``; a bad value raises the
+    ``TrainConfig``'s ``ValueError`` prefixed by the configuration's name.
+    """
+    base_d = _as_dict(base)
+    items: list[tuple[str, Any]] = []
+    if isinstance(configs, Mapping):
+        items = list(configs.items())
+    elif isinstance(configs, (str, bytes)) or not isinstance(configs, Iterable):
+        raise ValueError(f"configs must be a list of preset names / (name, overrides) pairs or a dict, got "
+                         f"{configs!r}; valid presets: {', '.join(preset_names())}")
+    else:
+        for item in configs:
+            if isinstance(item, str):
+                items.append((item, item))
+            elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+                items.append(item)
+            else:
+                raise ValueError(f"each configuration is a preset name or a (name, overrides) pair, got {item!r}")
+    if not items:
+        raise ValueError(f"nothing to compare: pass at least one configuration; valid presets: "
+                         f"{', '.join(preset_names())}")
+    out: dict[str, TrainConfig] = {}
+    for name, spec in items:
+        if not name or name in out:
+            raise ValueError(f"configuration names must be non-empty and distinct, got {name!r} twice or empty")
+        overrides = preset(spec) if isinstance(spec, str) else _as_dict(spec)
+        try:
+            out[name] = TrainConfig.from_dict({**base_d, **overrides})
+        except ValueError as e:
+            raise ValueError(f"configuration {name!r}: {e}") from None
+    return out
+
+
+def config_hash(config: TrainConfig | Mapping) -> str:
+    """A stable 10-hex-digit hash of everything in ``config`` that changes a run's numbers (not its run
+    directory or timeout), plus the source of a registered strategy it names."""
+    d = TrainConfig.from_dict(_as_dict(config)).to_dict()
+    for k in _NOT_HASHED:
+        d.pop(k, None)
+    strategy = d.get("strategy")
+    payload = json.dumps(d, sort_keys=True, default=str)
+    if isinstance(strategy, str):
+        payload += _strategy_source(strategy)
+    return hashlib.sha256(payload.encode()).hexdigest()[:10]
+
+
+def run_dir_for(name: str, config: TrainConfig | Mapping, root: str | Path | None = None) -> Path:
+    """``root/<name>-<hash>``: where ``config`` (called ``name``) runs and is found again."""
+    safe = re.sub(r"[^A-Za-z0-9_.+-]+", "_", name).strip("._") or "run"
+    return Path(root if root is not None else _DEFAULT_ROOT) / f"{safe}-{config_hash(config)}"
+
+
+# -------------------------------------------------------------------------------------------------- rows
+
+def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
+    """One table row for a run: what it was, accuracy, bytes, time per epoch, wait share, staleness.
+
+    ``s_per_epoch`` is the median over epochs of the slowest worker's epoch time, leaving out epoch 0 when a
+    run has more than two (it pays one-off costs). ``wait_share`` is all workers' waiting over all their epoch
+    time. ``staleness_*`` columns summarise any per-epoch ``staleness`` field the protocol records.
+    """
+    s = result.summary()
+    cfg = result.config or {}
+    df = result.epochs()
+    secs = [x for x in s["epoch_seconds"] if x is not None]
+    if len(secs) > 2:
+        secs = secs[1:]
+    epoch_total = float(df["epoch_s"].fillna(0).sum()) if len(df) else 0.0
+    wait_total = float(df["wait_s"].fillna(0).sum()) if len(df) else 0.0
+    tests = [x for x in (df.sort_values("epoch")["test_acc"].dropna() if len(df) else [])]
+    n_epochs = max(s["epochs"], 1)
+    row = {
+        "name": name, "mode": cfg.get("mode"), "sync": cfg.get("sync"), "quantize": cfg.get("quantize"),
+        "workers": cfg.get("workers"), "status": result.status, "cached": cached, "epochs": s["epochs"],
+        "test_acc": tests[-1] if tests else None, "best_val_acc": s["best_val_acc"],
+        "test_acc_at_best_val": s["test_acc_at_best_val"],
+        "halo_bytes": s["halo_bytes"], "total_bytes": s["total_bytes"],
+        "halo_bytes_per_epoch": s["halo_bytes"] / n_epochs, "total_bytes_per_epoch": s["total_bytes"] / n_epochs,
+        "s_per_epoch": float(sorted(secs)[len(secs) // 2]) if secs else None,
+        "wait_share": wait_total / epoch_total if epoch_total > 0 else None,
+        "elapsed_s": s["elapsed_s"], "oversubscribed": s["oversubscribed"],
+    }
+    for col in [c for c in df.columns if str(c).startswith("staleness")]:
+        vals = df[col].dropna()
+        vals = vals[vals.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))]
+        if len(vals):
+            row[f"{col}_mean"] = float(vals.astype(float).mean())
+            row[f"{col}_max"] = float(vals.astype(float).max())
+    row["run_dir"] = str(result.run_dir) if result.run_dir is not None else None
+    return row
+
+
+@dataclass(repr=False)
+class Comparison:
+    """The outcome of :func:`compare`: ``table`` (one row per configuration, in the order given), the
+    ``results`` (name -> ``RunResult``) and the ``configs`` (name -> ``TrainConfig``) they ran."""
+
+    table: pd.DataFrame
+    results: dict[str, RunResult] = field(default_factory=dict)
+    configs: dict[str, TrainConfig] = field(default_factory=dict)
+    errors: dict[str, BaseException] = field(default_factory=dict)
+
+    def records(self) -> dict[str, list[dict]]:
+        """Name -> telemetry records: what the figures of :mod:`dgnn_lab.viz.comparison` take."""
+        return {name: r.records for name, r in self.results.items()}
+
+    def __repr__(self) -> str:
+        cached = int(self.table["cached"].sum()) if "cached" in self.table else 0
+        return f"Comparison({list(self.results)}, cached={cached}, errors={list(self.errors)})"
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def _load_cached(run_dir: Path) -> RunResult | None:
+    from dgnn_lab.dist import RunResult
+
+    if not run_dir.is_dir() or not any(run_dir.glob("records*.jsonl")):
+        return None
+    try:
+        result = RunResult.load(run_dir)
+    except (OSError, ValueError):
+        return None
+    return result if result.status == "done" else None
+
+
+def compare(configs: Iterable | Mapping, base: TrainConfig | Mapping | None = None, *,
+            root: str | Path | None = None, reuse: bool = True, errors: str = "raise",
+            on_start: Callable[[str, RunHandle], Any] | None = None,
+            on_done: Callable[[str, RunResult, bool], Any] | None = None,
+            stop: threading.Event | Callable[[], bool] | None = None) -> Comparison:
+    """Train every configuration (see :func:`resolve`) one after another, for real, and tabulate them.
+
+    Each runs in :func:`run_dir_for` under ``root`` (default ``runs/compare`` in the current directory); with
+    ``reuse`` a finished run found there is loaded, not retrained (its row says ``cached``). ``on_start(name,
+    handle)`` is called as each real run starts (a dashboard can attach to the handle); ``on_done(name, result,
+    cached)`` after each. ``stop`` (an Event or a callable) is checked between runs: once set, the remaining
+    configurations are skipped. ``errors="raise"`` re-raises a worker's failure (after stopping);
+    ``"record"`` keeps going and lists it in ``Comparison.errors`` and the table's ``status``.
+    """
+    import pandas as pd
+
+    if errors not in ("raise", "record"):
+        raise ValueError(f"errors must be 'raise' or 'record', got {errors!r}")
+    resolved = resolve(configs, base)
+    stopped = (stop.is_set if isinstance(stop, threading.Event) else stop) or (lambda: False)
+    rows, results, errs = [], {}, {}
+    for name, cfg in resolved.items():
+        if stopped():
+            break
+        run_dir = run_dir_for(name, cfg, root)
+        result = _load_cached(run_dir) if reuse else None
+        cached = result is not None
+        if result is None:
+            if run_dir.exists():  # an unfinished or failed attempt (or reuse=False): train afresh
+                shutil.rmtree(run_dir)
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            cfg.run_dir = str(run_dir)
+            handle = api.start(cfg)
+            if on_start is not None:
+                on_start(name, handle)
+            try:
+                result = handle.wait()
+            except KeyboardInterrupt:
+                handle.stop()
+                raise
+            except Exception as e:  # noqa: BLE001 - a WorkerError: raised or recorded, as asked
+                if errors == "raise":
+                    raise
+                errs[name] = e
+                rows.append({"name": name, "mode": cfg.mode, "status": "failed", "cached": False,
+                             "error": str(e).splitlines()[0], "run_dir": str(run_dir)})
+                continue
+        results[name] = result
+        rows.append(summarize(name, result, cached=cached))
+        if on_done is not None:
+            on_done(name, result, cached)
+    return Comparison(table=pd.DataFrame(rows), results=results, configs=resolved, errors=errs)

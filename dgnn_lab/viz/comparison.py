@@ -1,0 +1,242 @@
+"""Strategy comparison figures as pure functions of telemetry records: accuracy against bytes and against time,
+and the accuracy/communication frontier.
+
+Each function takes ``runs``, a mapping ``name -> records`` (a finished run's ``records`` or
+``Comparison.records()`` from :mod:`dgnn_lab.train.compare`), and returns a ``plotly.graph_objects.Figure``.
+A run keeps one colour in every figure. Bytes are those the communicator counted (wire size, after any
+sampling or compression); times are the workers' own clocks. For time and bytes per epoch broken down by phase
+and purpose, :func:`dgnn_lab.viz.training.comparison_figure` draws the same runs as bars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import plotly.colors as pc
+import plotly.graph_objects as go
+
+from dgnn_lab.viz.training import _check_records, format_bytes, threads_of, world_size_of
+
+__all__ = ["METRICS", "accuracy_vs_bytes_figure", "accuracy_vs_time_figure", "frontier_figure", "frontier_points",
+           "pareto_front", "run_curves", "staleness_figure"]
+
+Record = Mapping[str, Any]
+METRICS = ("test_acc", "val_acc", "train_acc")
+_METRIC_LABELS = {"test_acc": "test accuracy", "val_acc": "validation accuracy", "train_acc": "train accuracy"}
+_PALETTE = pc.qualitative.Plotly
+
+
+def _check_runs(runs: Mapping[str, Iterable[Record]]) -> dict[str, list[Record]]:
+    if not isinstance(runs, Mapping) or not runs:
+        raise ValueError(f"runs must be a non-empty mapping name -> records, got {runs!r:.80}")
+    return {str(name): _check_records(recs) for name, recs in runs.items()}
+
+
+def _check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
+    return metric
+
+
+def _check_bytes(which: str) -> str | None:
+    if which not in ("total", "halo"):
+        raise ValueError(f"bytes must be 'total' or 'halo', got {which!r}")
+    return "halo_" if which == "halo" else None
+
+
+def run_curves(records: Iterable[Record], *, purpose_prefix: str | None = None) -> dict[str, list]:
+    """Per epoch of one run: ``epoch``, ``loss``, the accuracies, ``bytes`` (sent that epoch by all workers,
+    purposes starting with ``purpose_prefix`` only if given), ``epoch_s`` (the slowest worker's time, which is
+    what a synchronous epoch costs), and their running totals ``cum_bytes`` and ``cum_s``.
+
+    Loss and accuracies come from the lowest rank that reported the epoch (they are reduced over workers).
+    """
+    by_epoch: dict[int, list[Record]] = {}
+    for r in _check_records(records):
+        if r["type"] == "epoch":
+            by_epoch.setdefault(int(r["epoch"]), []).append(r)
+    out: dict[str, list] = {k: [] for k in ("epoch", "loss", *METRICS, "bytes", "epoch_s", "cum_bytes", "cum_s")}
+    cum_b, cum_s = 0, 0.0
+    for e in sorted(by_epoch):
+        recs = sorted(by_epoch[e], key=lambda r: int(r.get("rank") or 0))
+        first = next((r for r in recs if r.get("loss") is not None), recs[0])
+        b = sum(int(n) for r in recs for per in (r.get("bytes_sent") or {}).values() for purpose, n in per.items()
+                if purpose_prefix is None or purpose.startswith(purpose_prefix))
+        s = max((float(r["epoch_s"]) for r in recs if r.get("epoch_s") is not None), default=0.0)
+        cum_b += b
+        cum_s += s
+        out["epoch"].append(e)
+        out["loss"].append(first.get("loss"))
+        for m in METRICS:
+            out[m].append(first.get(m))
+        out["bytes"].append(b)
+        out["epoch_s"].append(s)
+        out["cum_bytes"].append(cum_b)
+        out["cum_s"].append(cum_s)
+    return out
+
+
+def _title(main: str, sub: str = "") -> dict:
+    return {"text": f"{main}<br><sup>{sub}</sup>" if sub else main, "x": 0.0, "xanchor": "left"}
+
+
+def _over_note(runs: dict[str, list[Record]], cores: int | None) -> str:
+    if cores is None:
+        return ""
+    over = [n for n, recs in runs.items() if world_size_of(recs) * (threads_of(recs) or 1) > cores]
+    if not over:
+        return f"{cores} cores"
+    return (f"{cores} cores; oversubscribed (more busy threads than cores): {', '.join(over)}: their time "
+            "includes CPU contention")
+
+
+def _curve_figure(runs: Mapping[str, Iterable[Record]], x: str, metric: str, purpose: str | None,
+                  xtitle: str, title: str, sub: str, hover_x: str) -> go.Figure:
+    fig = go.Figure()
+    for i, (name, recs) in enumerate(runs.items()):
+        c = run_curves(recs, purpose_prefix=purpose)
+        pts = [(xv, yv, e) for xv, yv, e in zip(c[x], c[metric], c["epoch"], strict=True) if yv is not None]
+        fig.add_trace(go.Scatter(
+            x=[p[0] for p in pts], y=[p[1] for p in pts], customdata=[p[2] for p in pts], name=name,
+            mode="lines+markers", marker={"size": 4, "color": _PALETTE[i % len(_PALETTE)]},
+            line={"color": _PALETTE[i % len(_PALETTE)]},
+            hovertemplate=f"{name}<br>epoch %{{customdata}}<br>{hover_x}<br>%{{y:.3f}}<extra></extra>"))
+    fig.update_layout(title=_title(title, sub), height=380, margin={"t": 80, "b": 50, "l": 60, "r": 20},
+                      xaxis_title=xtitle, yaxis_title=_METRIC_LABELS[metric], legend={"title": "run"})
+    return fig
+
+
+def accuracy_vs_bytes_figure(runs: Mapping[str, Iterable[Record]], *, metric: str = "test_acc",
+                             bytes: str = "total", log_x: bool = False,
+                             title: str = "Accuracy against bytes moved") -> go.Figure:
+    """One curve per run: accuracy at each evaluated epoch against the bytes all workers had sent by then.
+
+    ``bytes="halo"`` counts halo exchanges only (forward rows and backward gradients); ``"total"`` adds gradient
+    all-reduces, parameter-server traffic, model averaging and evaluation. A curve further left reaches the same
+    accuracy for fewer bytes.
+    """
+    runs = _check_runs(runs)
+    prefix = _check_bytes(bytes)
+    fig = _curve_figure(runs, "cum_bytes", _check_metric(metric), prefix,
+                        f"{'halo' if prefix else 'all'} bytes sent so far (all workers)", title,
+                        "bytes counted at the communicator, at wire size", "%{x:,.0f} bytes")
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
+
+
+def accuracy_vs_time_figure(runs: Mapping[str, Iterable[Record]], *, metric: str = "test_acc",
+                            cores: int | None = None, title: str = "Accuracy against training time") -> go.Figure:
+    """One curve per run: accuracy at each evaluated epoch against the training time so far, the sum over
+    epochs of the slowest worker's epoch time (setup and evaluation-free gaps are not counted). ``cores`` adds
+    a note when a run had more busy threads than cores: then its time includes CPU contention."""
+    runs = _check_runs(runs)
+    return _curve_figure(runs, "cum_s", _check_metric(metric), None, "training seconds so far (slowest worker)",
+                         title, _over_note(runs, cores), "%{x:.2f} s")
+
+
+def frontier_points(runs: Mapping[str, Iterable[Record]], *, metric: str = "test_acc",
+                    bytes: str = "total") -> list[dict]:
+    """Per run: ``name``, ``bytes_per_epoch`` (mean over epochs), ``s_per_epoch`` (median slowest-worker epoch
+    time, epoch 0 left out when there are more than two), ``accuracy`` (``metric`` at the epoch of best
+    validation accuracy, else the last evaluated value; None if never evaluated) and ``epochs``."""
+    runs = _check_runs(runs)
+    metric, prefix = _check_metric(metric), _check_bytes(bytes)
+    out = []
+    for name, recs in runs.items():
+        c = run_curves(recs, purpose_prefix=prefix)
+        n = len(c["epoch"])
+        val = [(v, i) for i, v in enumerate(c["val_acc"]) if v is not None]
+        acc = None
+        if val and metric != "val_acc":
+            best = max(val, key=lambda t: (t[0], -t[1]))[1]  # first epoch reaching the best validation accuracy
+            acc = c[metric][best]
+        if acc is None:
+            acc = next((v for v in reversed(c[metric]) if v is not None), None)
+        secs = c["epoch_s"][1:] if n > 2 else c["epoch_s"]
+        out.append({"name": name, "bytes_per_epoch": (c["cum_bytes"][-1] / n) if n else 0.0,
+                    "s_per_epoch": sorted(secs)[len(secs) // 2] if secs else None, "accuracy": acc, "epochs": n})
+    return out
+
+
+def pareto_front(points: list[dict]) -> list[str]:
+    """Names of the points no other point beats on both counts (fewer or equal bytes per epoch and higher or
+    equal accuracy, better on at least one), ordered by bytes: the accuracy/communication frontier."""
+    pts = [p for p in points if p.get("accuracy") is not None]
+    front = []
+    for p in pts:
+        dominated = any(q is not p and q["bytes_per_epoch"] <= p["bytes_per_epoch"] and q["accuracy"] >= p["accuracy"]
+                        and (q["bytes_per_epoch"] < p["bytes_per_epoch"] or q["accuracy"] > p["accuracy"])
+                        for q in pts)
+        if not dominated:
+            front.append(p)
+    return [p["name"] for p in sorted(front, key=lambda p: (p["bytes_per_epoch"], p["accuracy"]))]
+
+
+def frontier_figure(runs: Mapping[str, Iterable[Record]], *, metric: str = "test_acc", bytes: str = "total",
+                    log_x: bool = True, title: str = "Accuracy/communication frontier") -> go.Figure:
+    """Each run as one point: bytes per epoch (x, log scale by default) against accuracy (see
+    :func:`frontier_points`); the runs no other run beats on both are joined by the frontier line. Hover shows
+    time per epoch too."""
+    runs = _check_runs(runs)
+    pts = frontier_points(runs, metric=metric, bytes=bytes)
+    front = pareto_front(pts)
+    by_name = {p["name"]: p for p in pts}
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=[by_name[n]["bytes_per_epoch"] for n in front], y=[by_name[n]["accuracy"] for n in front],
+        mode="lines", name="frontier", line={"color": "#888", "dash": "dash", "shape": "hv"}, hoverinfo="skip"))
+    for i, p in enumerate(pts):
+        if p["accuracy"] is None:
+            continue
+        secs = f"{p['s_per_epoch']:.3f} s/epoch" if p["s_per_epoch"] is not None else "no epochs"
+        fig.add_trace(go.Scatter(
+            x=[p["bytes_per_epoch"]], y=[p["accuracy"]], mode="markers+text", text=[p["name"]],
+            textposition="top center", name=p["name"],
+            marker={"size": 12, "color": _PALETTE[i % len(_PALETTE)],
+                    "symbol": "circle" if p["name"] in front else "circle-open"},
+            hovertemplate=(f"{p['name']}<br>{format_bytes(p['bytes_per_epoch'])} per epoch<br>{secs}"
+                           "<br>%{y:.3f}<extra></extra>")))
+    which = "halo" if bytes == "halo" else "all"
+    fig.update_layout(
+        title=_title(title, "filled: on the frontier (no run moves fewer bytes at higher accuracy); "
+                            "accuracy at the best validation epoch"),
+        height=400, margin={"t": 80, "b": 50, "l": 60, "r": 20}, showlegend=False,
+        xaxis_title=f"{which} bytes sent per epoch (all workers)", yaxis_title=_METRIC_LABELS[metric])
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
+
+
+def staleness_figure(runs: Mapping[str, Iterable[Record]], *, field: str = "staleness",
+                     title: str = "Observed staleness") -> go.Figure:
+    """Histogram of the staleness values the runs recorded (epoch-record field ``field``: a number per record,
+    a list of observations, or a ``{value: count}`` dict). Runs that recorded none are listed in the subtitle."""
+    runs = _check_runs(runs)
+    fig = go.Figure()
+    missing = []
+    for i, (name, recs) in enumerate(runs.items()):
+        counts: dict[float, int] = {}
+        for r in recs:
+            if r["type"] != "epoch" or r.get(field) is None:
+                continue
+            v = r[field]
+            if isinstance(v, Mapping):
+                for k, n in v.items():
+                    counts[float(k)] = counts.get(float(k), 0) + int(n)
+            elif isinstance(v, (list, tuple)):
+                for k in v:
+                    counts[float(k)] = counts.get(float(k), 0) + 1
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                counts[float(v)] = counts.get(float(v), 0) + 1
+        if not counts:
+            missing.append(name)
+            continue
+        xs = sorted(counts)
+        fig.add_trace(go.Bar(x=xs, y=[counts[x] for x in xs], name=name,
+                             marker={"color": _PALETTE[i % len(_PALETTE)]}))
+    sub = f"no '{field}' recorded by: {', '.join(missing)}" if missing else ""
+    fig.update_layout(title=_title(title, sub), barmode="group", height=340,
+                      margin={"t": 80, "b": 50, "l": 60, "r": 20}, xaxis_title=field, yaxis_title="observations")
+    return fig

@@ -1,0 +1,232 @@
+"""The strategy comparator: real runs cached by config hash, the results table, the comparison figures, the
+widget (run, cached re-open, Stop) and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+
+from dgnn_lab.dist import RunResult
+from dgnn_lab.train import compare as tc
+from dgnn_lab.viz import comparison as vc
+
+BASE = {"dataset": "karate", "workers": 2, "epochs": 4, "partition": "range"}
+CONFIGS = ["sync", ("wide", {"hidden": 32, "lr": 0.05})]
+
+
+@pytest.fixture(scope="module")
+def launches(tmp_path_factory):
+    """Count real launches through the comparator (``compare`` calls ``api.start`` for every real run)."""
+    calls: list[str] = []
+    real_start = tc.api.start
+    mp = pytest.MonkeyPatch()
+
+    def counting_start(cfg, **kw):
+        calls.append(cfg.run_dir)
+        return real_start(cfg, **kw)
+
+    mp.setattr(tc.api, "start", counting_start)
+    yield calls
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory, launches):
+    root = tmp_path_factory.mktemp("compare")
+    cmp = tc.compare(CONFIGS, BASE, root=root)
+    return root, cmp, list(launches)
+
+
+def test_runs_each_configuration_for_real_in_its_own_hashed_dir(first):
+    root, cmp, launched = first
+    assert len(launched) == 2
+    assert list(cmp.results) == ["sync", "wide"]
+    dirs = sorted(p.name for p in root.iterdir())
+    assert dirs == sorted(f"{n}-{tc.config_hash(c)}" for n, c in cmp.configs.items())
+    for name, result in cmp.results.items():
+        assert result.status == "done" and result.world_size == 2
+        assert str(result.run_dir) == str(tc.run_dir_for(name, cmp.configs[name], root).resolve())
+    assert cmp.configs["wide"].hidden == 32 and cmp.configs["sync"].hidden == 16
+
+
+def test_second_call_loads_without_launching(first, launches):
+    root, cmp, _ = first
+    before = len(launches)
+    dirs_before = sorted(p.name for p in root.iterdir())
+    again = tc.compare(CONFIGS, BASE, root=root)
+    assert len(launches) == before  # no worker started
+    assert sorted(p.name for p in root.iterdir()) == dirs_before
+    assert again.table["cached"].tolist() == [True, True] and cmp.table["cached"].tolist() == [False, False]
+    cols = ["test_acc", "test_acc_at_best_val", "halo_bytes", "total_bytes", "s_per_epoch", "wait_share"]
+    assert again.table[cols].equals(cmp.table[cols])
+    assert again.results["wide"].records == cmp.results["wide"].records
+
+
+def test_table_columns_and_values(first):
+    _, cmp, _ = first
+    t = cmp.table
+    for col in ("name", "mode", "status", "cached", "test_acc", "best_val_acc", "test_acc_at_best_val",
+                "halo_bytes", "total_bytes", "halo_bytes_per_epoch", "s_per_epoch", "wait_share", "run_dir"):
+        assert col in t.columns, col
+    for _, row in t.iterrows():
+        r = cmp.results[row["name"]]
+        s = r.summary()
+        assert row["halo_bytes"] == s["halo_bytes"] == int(r.bytes_matrix("halo_").sum()) > 0
+        assert row["total_bytes"] == s["total_bytes"] > row["halo_bytes"]
+        assert row["halo_bytes_per_epoch"] == s["halo_bytes"] / 4
+        assert row["test_acc_at_best_val"] == s["test_acc_at_best_val"]
+        assert row["test_acc"] == r.epochs().dropna(subset=["test_acc"]).iloc[-1]["test_acc"]
+        df = r.epochs()
+        assert row["wait_share"] == pytest.approx(df["wait_s"].sum() / df["epoch_s"].sum())
+        assert 0.0 <= row["wait_share"] <= 1.0
+        assert row["s_per_epoch"] == sorted(s["epoch_seconds"][1:])[1]  # median of epochs 1..3
+    # a wider hidden layer widens the rows some layer exchanges (see DistGNN.exchange_widths)
+    wide, narrow = (cmp.results[n].summary()["halo_bytes"] for n in ("wide", "sync"))
+    assert wide > narrow
+
+
+def test_unfinished_runs_are_not_reused(first, tmp_path):
+    root, cmp, _ = first
+    src = cmp.results["sync"].run_dir
+    assert tc._load_cached(src) is not None
+    copy = tmp_path / "copy"
+    shutil.copytree(src, copy)
+    meta = json.loads((copy / "result.json").read_text())
+    meta["status"] = "interrupted"
+    (copy / "result.json").write_text(json.dumps(meta))
+    assert RunResult.load(copy).status == "interrupted"
+    assert tc._load_cached(copy) is None
+    assert tc._load_cached(tmp_path / "nothing") is None
+
+
+def test_config_hash_is_stable_and_ignores_where_a_run_goes():
+    h = tc.config_hash(BASE)
+    assert h == tc.config_hash(dict(reversed(list(BASE.items()))))
+    assert h == tc.config_hash({**BASE, "run_dir": "/elsewhere", "timeout_s": 5.0})
+    assert h != tc.config_hash({**BASE, "hidden": 17})
+    assert h != tc.config_hash({**BASE, "quantize": "int8"})
+    assert len(h) == 10 and int(h, 16) >= 0
+
+
+def test_bad_input_names_what_is_valid():
+    with pytest.raises(ValueError, match=r"unknown preset 'nope'; valid presets: sync, stale.*int8"):
+        tc.compare(["sync", "nope"], BASE)
+    with pytest.raises(ValueError, match="configuration 'mine': unknown quantize 'int4'; allowed: none, fp16, int8"):
+        tc.resolve([("mine", {"quantize": "int4"})], BASE)
+    with pytest.raises(ValueError, match="distinct"):
+        tc.resolve(["sync", "sync"], BASE)
+    with pytest.raises(ValueError, match="nothing to compare"):
+        tc.resolve([], BASE)
+    with pytest.raises(ValueError, match="preset name or a"):
+        tc.resolve([42], BASE)
+    with pytest.raises(ValueError, match="errors must be"):
+        tc.compare(["sync"], BASE, errors="ignore")
+    assert tc.preset("int8") == {"mode": "full-sync", "quantize": "int8"}
+    tc.preset("int8")["quantize"] = "fp16"  # a copy: the preset itself is unchanged
+    assert tc.PRESETS["int8"]["quantize"] == "int8"
+
+
+# ------------------------------------------------------------------------------------------------ figures
+
+def _epoch(rank, epoch, *, halo, grad, s, val=None, test=None):
+    return {"type": "epoch", "rank": rank, "epoch": epoch, "epoch_s": s, "loss": 1.0, "val_acc": val,
+            "test_acc": test, "train_acc": None,
+            "bytes_sent": {str(1 - rank): {"halo_fwd_0": halo, "grad_allreduce": grad}}}
+
+
+def fake_runs():
+    a = [_epoch(r, e, halo=100, grad=10, s=0.1 * (r + 1), val=0.5 + 0.1 * e, test=0.4 + 0.1 * e)
+         for e in range(3) for r in range(2)]
+    b = [_epoch(r, e, halo=10, grad=10, s=0.05, val=0.5, test=0.3 if e == 0 else 0.2)
+         for e in range(3) for r in range(2)]
+    c = [_epoch(r, e, halo=1000, grad=10, s=0.3, val=0.4, test=0.4) for e in range(3) for r in range(2)]
+    return {"a": a, "b": b, "c": c}
+
+
+def test_run_curves_exact():
+    c = vc.run_curves(fake_runs()["a"])
+    assert c["epoch"] == [0, 1, 2]
+    assert c["bytes"] == [220, 220, 220] and c["cum_bytes"] == [220, 440, 660]
+    assert c["epoch_s"] == [0.2, 0.2, 0.2] and c["cum_s"] == pytest.approx([0.2, 0.4, 0.6])
+    assert vc.run_curves(fake_runs()["a"], purpose_prefix="halo_")["cum_bytes"] == [200, 400, 600]
+    assert c["test_acc"] == pytest.approx([0.4, 0.5, 0.6])
+
+
+def test_frontier_points_and_pareto_front():
+    pts = {p["name"]: p for p in vc.frontier_points(fake_runs())}
+    assert pts["a"]["bytes_per_epoch"] == 220 and pts["a"]["accuracy"] == pytest.approx(0.6)  # best val: epoch 2
+    assert pts["b"]["accuracy"] == 0.3  # ties in validation: the first epoch reaching it
+    assert pts["c"]["bytes_per_epoch"] == 2020 and pts["c"]["s_per_epoch"] == 0.3
+    assert vc.pareto_front(list(pts.values())) == ["b", "a"]  # c moves more bytes for less accuracy
+    fig = vc.frontier_figure(fake_runs())
+    assert list(fig.data[0].x) == [40, 220] and fig.data[0].name == "frontier"
+    assert [t.name for t in fig.data[1:]] == ["a", "b", "c"]
+    assert fig.data[3].marker.symbol == "circle-open"
+
+
+def test_accuracy_figures_use_cumulative_bytes_and_time():
+    runs = fake_runs()
+    fig = vc.accuracy_vs_bytes_figure(runs, bytes="halo")
+    assert [t.name for t in fig.data] == ["a", "b", "c"]
+    assert list(fig.data[0].x) == [200, 400, 600] and list(fig.data[0].y) == pytest.approx([0.4, 0.5, 0.6])
+    fig = vc.accuracy_vs_time_figure(runs, cores=1)
+    assert list(fig.data[0].x) == pytest.approx([0.2, 0.4, 0.6])
+    assert "oversubscribed" in fig.layout.title.text  # 2 workers on 1 core
+    with pytest.raises(ValueError, match="unknown metric 'acc'; allowed: test_acc, val_acc, train_acc"):
+        vc.accuracy_vs_bytes_figure(runs, metric="acc")
+    with pytest.raises(ValueError, match="bytes must be 'total' or 'halo'"):
+        vc.frontier_figure(runs, bytes="wire")
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        vc.frontier_figure({})
+
+
+def test_staleness_figure_counts_observations():
+    runs = fake_runs()
+    for r in runs["a"]:
+        r["staleness"] = {"0": 2, "1": 3}
+    fig = vc.staleness_figure(runs)
+    assert len(fig.data) == 1 and list(fig.data[0].x) == [0.0, 1.0] and list(fig.data[0].y) == [12, 18]
+    assert "b, c" in fig.layout.title.text
+
+
+# ------------------------------------------------------------------------------------------------- widget
+
+def test_comparator_widget_reopens_cached_runs(first, launches):
+    from dgnn_lab.widgets.comparator import StrategyComparator
+
+    root, cmp, _ = first
+    before = len(launches)
+    w = StrategyComparator(BASE, choices={"sync": "sync", "wide": CONFIGS[1][1]}, root=root, static=False)
+    assert w.selected == ["sync", "wide"]
+    assert w.run() is w
+    result = w.wait(120)
+    assert len(launches) == before
+    assert result.table["cached"].all() and list(result.results) == ["sync", "wide"]
+    assert set(w.figures()) == {"accuracy_vs_bytes", "accuracy_vs_time", "frontier", "time_and_bytes"}
+    assert len(w.results.children) == 5 and w.progress.value == 2
+    assert "loaded from cache" in w.status_html.value
+    with pytest.raises(ValueError, match="not among the choices"):
+        StrategyComparator(BASE, choices=["sync", "int8"], selected=["ps"], static=False)
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        StrategyComparator(BASE, choices=["sync", "fast"], static=False)
+
+
+def test_comparator_stop_interrupts_and_skips_the_rest(tmp_path, launches):
+    from dgnn_lab.widgets.comparator import StrategyComparator
+
+    long = {**BASE, "epochs": 100_000, "eval_every": 0}
+    w = StrategyComparator(long, choices=["sync", "int8"], selected=["sync", "int8"], root=tmp_path, static=False)
+    w.run()
+    deadline = time.monotonic() + 90
+    while w._current is None or not any(r.get("type") == "epoch" for r in w._current.snapshot()):
+        assert time.monotonic() < deadline, "the first run never reached an epoch"
+        time.sleep(0.1)
+    w.stop_button.click()
+    result = w.wait(60)
+    assert result.table["name"].tolist() == ["sync"]  # the second configuration was skipped
+    assert result.table["status"].tolist() == ["interrupted"]
+    assert tc._load_cached(result.results["sync"].run_dir) is None  # never reused
+    assert w.run_button.disabled is False and w.stop_button.disabled is True
