@@ -1,0 +1,442 @@
+"""Distributed mini-batch training (DistDGL's execution model): ``worker_main(ctx, config)`` per process.
+
+Each worker owns one part of an edge-cut partition: the feature rows of its nodes (a
+:class:`~dgnn_lab.sampling.feature_store.DistFeatureStore`) and a sampling topology (its owned nodes'
+in-edges, or a replicated ``L``-hop halo: :mod:`dgnn_lab.sampling.distributed`). One step on worker ``p``::
+
+    seeds_p   = next batch of p's training seeds (split "local" by owner or in "chunk"s of the train index)
+    blocks_p  = sample(seeds_p)          remote neighbourhoods by their owner (sample_req/resp) or from the halo
+    X_p       = fetch(input nodes)       own rows local; remote rows from the cache or their owner (fetch_req/resp)
+    g_p, L_p  = grad of sum_{v in seeds_p} CE(model(X_p, blocks_p)_v, y_v)
+    [g, L, n] = all_reduce([g_p, L_p, n_p])                      (grad_allreduce: one buffer)
+    Adam step with g / n  (identical on every worker, so the weights stay identical)
+
+``g / n`` is the gradient of the mean loss over the union of every worker's seeds of this step, which is
+exactly the single-process gradient on those seeds when the fanouts are ``-1`` (every neighbour): P workers
+train the same model as one process training on the union of their batches.
+
+Equal steps: every worker runs ``max_p ceil(|seeds_p| / B)`` steps per epoch, agreed by an all-reduce. A
+worker whose seeds ran out takes *zero-weight* steps: it samples and fetches for no seeds (still answering the
+others' requests, which it must), contributes ``g_p = 0, n_p = 0`` to the all-reduce, and skips the
+forward pass. Why not re-use seeds? Padding with repeated seeds would weight those nodes twice in the epoch
+and make the gradient depend on the padding; zero-weight steps keep every epoch one pass over the training
+nodes, each seed counted once, and the summed gradient exact. ``equal_steps=False`` keeps each worker's own
+count: the worker with more batches waits in a collective nobody else joins -- the classic DDP/DistDGL
+uneven-inputs hang -- which here ends after ``timeout_s`` with an error saying so.
+
+Evaluation: each worker evaluates the train/val/test nodes it owns with full neighbourhoods (fanouts ``-1``,
+deterministic), in batches; correct counts are all-reduced (purpose ``eval``, fetches ``eval_fetch_*``).
+
+Labels are replicated (one integer per node, a metadata array like the partition assignment); features are
+not: after setup a worker holds only its owned rows and its cache.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dgnn_lab.dist.communicator import CommunicationError
+from dgnn_lab.graph import to_csr
+from dgnn_lab.sampling.blocks import Block, block_aggregate
+from dgnn_lab.sampling.cache import build_cache, presample_counts
+from dgnn_lab.sampling.distributed import DistNeighborSampler, Topology, halo_topology_nodes, split_seeds
+from dgnn_lab.sampling.feature_store import DistFeatureStore
+from dgnn_lab.train.config import TrainConfig
+from dgnn_lab.train.full_graph import _check_same_plan, load_data, make_plan
+from dgnn_lab.train.models import LAYERS, layer_dims
+from dgnn_lab.train.pipeline import Prefetcher, overlap_seconds, prefetch_communicator
+from dgnn_lab.train.reference import copy_weights, reference_model
+
+__all__ = ["BlockGNN", "MinibatchWorker", "PreparedBatch", "gcn_block_weights", "worker_main"]
+
+#: per-step fields summed into the epoch record
+STEP_SUMS = ("sample_s", "fetch_s", "train_s", "queue_s", "remote_requests", "remote_rows_fetched",
+             "cache_hits", "cache_lookups", "sample_requests", "sample_remote_nodes")
+
+
+# ------------------------------------------------------------------------------------------------ model
+
+
+def gcn_block_weights(block: Block, degree: Tensor) -> Tensor:
+    """Edge weights making a sampled GCN layer an unbiased estimate of the full one: an edge ``u -> v`` gets
+    ``(deg(v) / s(v)) / sqrt(d(u) d(v))`` with ``deg`` the in-degree without self-loops, ``s(v)`` the sampled
+    in-edges of ``v`` and ``d = deg + 1`` (GCN's self-loop). With every neighbour sampled it is exactly GCN's
+    ``D^-1/2 (A + I) D^-1/2`` off the diagonal; the diagonal ``1 / d(v)`` is added by :class:`BlockGNN`."""
+    row, col = block.edge_index
+    src, dst = block.src_nodes[row], block.src_nodes[col]
+    d_hat = degree + 1.0
+    s = torch.bincount(col, minlength=block.num_dst).clamp(min=1).to(degree.dtype)
+    return (degree[dst] / s[col]) * torch.rsqrt(d_hat[src] * d_hat[dst])
+
+
+class BlockGNN(nn.Module):
+    """GCN or GraphSAGE (mean) over sampled blocks: ``dropout -> layer -> relu`` per layer (no relu after the
+    last), with the parameters of :class:`~dgnn_lab.train.models.DistGNN`'s layers, so
+    :func:`~dgnn_lab.train.reference.copy_weights` starts it from PyG's initial weights."""
+
+    def __init__(self, model: str, in_dim: int, hidden: int, out_dim: int, layers: int = 2, dropout: float = 0.5):
+        super().__init__()
+        if model not in LAYERS:
+            raise ValueError(f"unknown model {model!r}; allowed: {', '.join(LAYERS)}")
+        self.model, self.dropout = model, float(dropout)
+        self.layers = nn.ModuleList(LAYERS[model](i, o) for i, o in layer_dims(in_dim, hidden, out_dim, layers))
+
+    def forward(self, x: Tensor, blocks: list[Block], degree: Tensor | None = None) -> Tensor:
+        """``x``: rows of ``blocks[0].src_nodes``; GCN needs ``degree`` (in-degree, no self-loops) and blocks
+        carrying :func:`gcn_block_weights`. Returns logits of the last block's dst nodes (the seeds)."""
+        if len(blocks) != len(self.layers):
+            raise ValueError(f"{len(self.layers)} layers need {len(self.layers)} blocks, got {len(blocks)}")
+        h = x
+        last = len(self.layers) - 1
+        for l, (layer, b) in enumerate(zip(self.layers, blocks, strict=True)):
+            h = F.dropout(h, self.dropout, self.training)
+            if self.model == "gcn":
+                hw = F.linear(h, layer.weight)
+                self_w = 1.0 / (degree[b.dst_nodes] + 1.0)
+                h = block_aggregate(b, hw, "sum") + hw[:b.num_dst] * self_w.unsqueeze(1) + layer.bias
+            else:
+                if layer.transform_first:
+                    agg = block_aggregate(b, F.linear(h, layer.lin_l.weight), "mean") + layer.lin_l.bias
+                else:
+                    agg = layer.lin_l(block_aggregate(b, h, "mean"))
+                h = agg + F.linear(h[:b.num_dst], layer.lin_r.weight)
+            if l < last:
+                h = F.relu(h)
+        return h
+
+
+# ------------------------------------------------------------------------------------------------ worker
+
+
+@dataclass
+class PreparedBatch:
+    """A sampled, fetched batch ready to train on, with what preparing it cost."""
+
+    seeds: Tensor
+    blocks: list[Block]
+    x: Tensor
+    y: Tensor
+    stats: dict = field(default_factory=dict)
+
+
+def _flat_grads(params: list[Tensor]) -> Tensor:
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
+
+
+class MinibatchWorker:
+    """Everything one worker holds for mini-batch training, built collectively by every rank (:meth:`setup`).
+
+    Split out of :func:`worker_main` so that tests and notebooks can drive single steps
+    (:meth:`prepare`, :meth:`train_step`) with the exact machinery training uses.
+    """
+
+    def __init__(self, ctx, cfg: TrainConfig) -> None:
+        self.ctx, self.cfg = ctx, cfg
+        self.comm, self.rank, self.world = ctx.comm, ctx.rank, ctx.world_size
+
+    # ----------------------------------------------------------------------------------------- setup
+    def setup(self) -> MinibatchWorker:
+        """Load the graph, partition it, keep this worker's share, build samplers, stores and the cache.
+        COLLECTIVE."""
+        cfg, comm, rank, dev = self.cfg, self.comm, self.rank, self.ctx.device
+        t0 = time.perf_counter()
+        data = load_data(cfg)
+        plan = make_plan(data, self.world, cfg.partition, cfg.seed)
+        _check_same_plan(comm, plan)
+        n = int(data.num_nodes)
+        self.num_nodes, self.plan_method = n, plan.method
+        self.assignment = plan.assignment.clone()
+        self.owned = plan.parts[rank].owned.clone()
+        self.y = data.y.clone()                      # labels: replicated metadata (see module docstring)
+        self.num_classes = int(data.y.max()) + 1
+        self.num_features = int(data.num_features)
+        masks = (data.train_mask, data.val_mask, data.test_mask)
+        self.totals = [int(m.sum()) for m in masks]
+        own_mask = self.assignment == rank
+        self.eval_nodes = [torch.nonzero(m & own_mask).reshape(-1) for m in masks]
+        train_idx = torch.nonzero(data.train_mask).reshape(-1)
+        self.seeds = split_seeds(train_idx, self.assignment, rank, self.world, cfg.seed_split)
+        self.seeds_local = int((self.assignment[self.seeds] == rank).sum())
+        no_loops = data.edge_index[:, data.edge_index[0] != data.edge_index[1]]
+        self.degree = torch.bincount(no_loops[1], minlength=n).to(torch.float32)
+        full_csr = to_csr(no_loops, n)
+        layers = cfg.layers
+        base = torch.unique(torch.cat([self.owned, self.seeds]))
+        if cfg.remote_sampling == "halo":
+            topo_nodes = halo_topology_nodes(full_csr, base, layers - 1)
+        else:
+            topo_nodes = self.owned
+        self.topology = Topology.of(no_loops, n, topo_nodes)
+        # remote nodes a batch of this worker can ever read: within L hops of its seeds / owned nodes
+        reach = halo_topology_nodes(full_csr, base, layers)
+        self.candidates = reach[self.assignment[reach] != rank]
+        self.x_owned = data.x[self.owned].to(dev)
+        del data, full_csr, no_loops, masks          # from here on: only this worker's share (and its cache)
+
+        # samplers (one per thread that samples), all over the same held topology
+        p_seed = cfg.seed * 7919 + rank * 104729
+        self.train_sampler = DistNeighborSampler(comm, self.topology, self.assignment, cfg.fanouts,
+                                                 mode=cfg.remote_sampling, seed=p_seed)
+        self.eval_sampler = DistNeighborSampler(comm, self.topology, self.assignment, [-1] * layers,
+                                                mode=cfg.remote_sampling, seed=0, purpose="eval_sample")
+        self.num_steps = self.agree_steps(self.seeds.numel())
+        self.cache = self._build_cache(p_seed)
+        self.cache_nbytes = self.cache.nbytes if self.cache is not None else 0
+        self.store = DistFeatureStore(comm, self.x_owned, self.owned, self.assignment, self.cache)
+        self.eval_store = DistFeatureStore(comm, self.x_owned, self.owned, self.assignment, self.cache,
+                                           purpose="eval_fetch")
+        # the prefetch thread's own process group + communicator, sampler and store (see pipeline.py)
+        self.pcomm = None
+        if cfg.pipeline:
+            self.pcomm = prefetch_communicator(comm)
+            self.prefetch_sampler = DistNeighborSampler(self.pcomm, self.topology, self.assignment, cfg.fanouts,
+                                                        mode=cfg.remote_sampling, seed=p_seed)
+            self.prefetch_store = DistFeatureStore(self.pcomm, self.x_owned, self.owned, self.assignment,
+                                                   self.cache)
+        ref = reference_model(cfg.model, self.num_features, cfg.hidden, self.num_classes, layers, cfg.dropout,
+                              cfg.seed)
+        self.model = copy_weights(ref, BlockGNN(cfg.model, self.num_features, cfg.hidden, self.num_classes,
+                                                layers, cfg.dropout)).to(dev)
+        self.params = list(self.model.parameters())
+        self.opt = torch.optim.Adam(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        torch.manual_seed(cfg.seed * 1000 + rank)    # dropout: independent per worker, reproducible
+        self.setup_s = time.perf_counter() - t0
+        return self
+
+    def agree_steps(self, num_seeds: int) -> int:
+        """Steps per epoch: this worker's batch count, or (``equal_steps``) the maximum over workers."""
+        mine = math.ceil(num_seeds / self.cfg.batch_size)
+        if not self.cfg.equal_steps or self.world == 1:
+            return mine
+        t = torch.tensor([mine], dtype=torch.int64, device=self.ctx.device)
+        self.comm.all_reduce(t, "setup", op="max")
+        return int(t.item())
+
+    def _build_cache(self, p_seed: int):
+        cfg = self.cfg
+        counts = None
+        if cfg.cache == "presample":
+            # GNNLab: sample one epoch's batches before training (collective in owner mode: same count everywhere)
+            sampler = DistNeighborSampler(self.comm, self.topology, self.assignment, cfg.fanouts,
+                                          mode=cfg.remote_sampling, seed=p_seed + 1, purpose="presample")
+            counts = presample_counts(lambda s: sampler.sample(s).n_id, self.epoch_batches(-1), self.num_nodes)
+        return build_cache(cfg.cache, comm=self.comm, x_owned=self.x_owned, owned_ids=self.owned,
+                           assignment=self.assignment, capacity_fraction=cfg.cache_size,
+                           candidate_ids=self.candidates, degree=self.degree, presample_counts=counts)
+
+    # ------------------------------------------------------------------------------------------ steps
+    def epoch_batches(self, epoch: int) -> list[Tensor]:
+        """This worker's seed batches of ``epoch`` (a fresh shuffle per epoch), padded with empty batches to
+        :attr:`num_steps` (the zero-weight steps)."""
+        g = torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.rank * 1009 + epoch + 17)
+        perm = self.seeds[torch.randperm(self.seeds.numel(), generator=g)]
+        b = self.cfg.batch_size
+        out = [perm[i:i + b] for i in range(0, perm.numel(), b)]
+        return out + [perm[:0]] * max(0, self.num_steps - len(out))
+
+    def prepare(self, seeds: Tensor, sampler: DistNeighborSampler | None = None,
+                store: DistFeatureStore | None = None) -> PreparedBatch:
+        """Sample and fetch one batch. COLLECTIVE (owner sampling and fetching answer the other workers)."""
+        sampler = sampler or self.train_sampler
+        store = store or self.store
+        t0 = time.perf_counter()
+        s = sampler.sample(seeds)
+        if self.cfg.model == "gcn":
+            for b in s.blocks:
+                b.edge_weight = gcn_block_weights(b, self.degree)
+        blocks = [b.to(self.ctx.device) for b in s.blocks]
+        t1 = time.perf_counter()
+        x = store.fetch(s.n_id)
+        t2 = time.perf_counter()
+        st = store.take_stats()
+        stats = {"sample_s": t1 - t0, "fetch_s": t2 - t1, "remote_requests": st["remote_requests"] + s.requests,
+                 "remote_rows_fetched": st["remote_rows_fetched"], "cache_hits": st["cache_hits"],
+                 "cache_lookups": st["cache_lookups"], "sample_requests": s.requests,
+                 "sample_remote_nodes": s.remote_nodes, "input_nodes": int(s.n_id.numel())}
+        return PreparedBatch(seeds, blocks, x, self.y[seeds].to(self.ctx.device), stats)
+
+    def train_step(self, batch: PreparedBatch, straggler=None) -> tuple[float, int]:
+        """Forward/backward on this worker's seeds, all-reduce gradient sums with the loss sum and seed count,
+        divide by the global count, Adam step. Returns the global ``(loss_sum, num_seeds)`` of the step."""
+        comm, params = self.comm, self.params
+        c0 = comm.elapsed("compute") if straggler is not None else 0.0
+        with comm.phase("compute"):
+            self.model.train()
+            self.opt.zero_grad(set_to_none=True)
+            n_local = int(batch.seeds.numel())
+            if n_local:
+                out = self.model(batch.x, batch.blocks, self.degree)
+                loss_sum = F.cross_entropy(out, batch.y, reduction="sum")
+                loss_sum.backward()
+                loss_v = float(loss_sum.detach())
+            else:                                    # a zero-weight step: nothing to learn, still synchronise
+                loss_v = 0.0
+            if straggler is not None:
+                straggler.delay(comm, c0)
+            flat = torch.cat([_flat_grads(params),
+                              torch.tensor([loss_v, float(n_local)], device=self.ctx.device)])
+            comm.all_reduce(flat, "grad_allreduce")
+            total = float(flat[-1])
+            grads = flat[:-2] / max(total, 1.0)
+            offset = 0
+            for p in params:
+                p.grad = grads[offset:offset + p.numel()].view_as(p).clone()
+                offset += p.numel()
+            self.opt.step()
+        return float(flat[-2]), int(total)
+
+    @torch.no_grad()
+    def evaluate(self) -> list[float | None]:
+        """Global train/val/test accuracy: each worker classifies the nodes it owns with full neighbourhoods;
+        correct counts all-reduced. COLLECTIVE."""
+        self.model.eval()
+        nodes = torch.cat(self.eval_nodes)
+        which = torch.cat([torch.full((t.numel(),), i) for i, t in enumerate(self.eval_nodes)])
+        b = max(self.cfg.batch_size, 1024)
+        steps = self.agree_eval_steps(math.ceil(nodes.numel() / b))
+        correct = torch.zeros(3, dtype=torch.int64)
+        for i in range(steps):
+            seeds = nodes[i * b:(i + 1) * b]
+            batch = self.prepare(seeds, self.eval_sampler, self.eval_store)
+            if seeds.numel():
+                pred = self.model(batch.x, batch.blocks, self.degree).argmax(-1).cpu()
+                ok = (pred == self.y[seeds]).long()
+                correct += torch.bincount(which[i * b:(i + 1) * b], weights=ok, minlength=3).long()
+        self.eval_store.take_stats()
+        correct = correct.to(self.ctx.device)
+        self.comm.all_reduce(correct, "eval")
+        return [float(c) / t if t else None for c, t in zip(correct.tolist(), self.totals, strict=True)]
+
+    def agree_eval_steps(self, mine: int) -> int:
+        if self.world == 1:
+            return mine
+        t = torch.tensor([mine], dtype=torch.int64, device=self.ctx.device)
+        self.comm.all_reduce(t, "eval", op="max")
+        return int(t.item())
+
+
+def _merge_bytes(a: dict, b: dict) -> dict:
+    out = {q: dict(v) for q, v in a.items()}
+    for q, per in b.items():
+        d = out.setdefault(q, {})
+        for purpose, n in per.items():
+            d[purpose] = d.get(purpose, 0) + n
+    return out
+
+
+def _check_supported(cfg: TrainConfig, world: int) -> None:
+    if cfg.workers != world:
+        raise ValueError(f"config asks for {cfg.workers} workers but the run has world_size {world}")
+    if cfg.mode != "minibatch":
+        raise ValueError(f"the mini-batch worker runs mode 'minibatch', got mode {cfg.mode!r}")
+    if cfg.sync == "ps":
+        raise ValueError("sync='ps' (parameter server) is not supported in minibatch mode; use sync='allreduce'")
+    if cfg.quantize != "none":
+        raise ValueError(f"quantize={cfg.quantize!r} is not supported in minibatch mode (features are fetched "
+                         "exactly); use quantize='none'")
+
+
+def worker_main(ctx, config: dict) -> dict:
+    """Train one mini-batch :class:`~dgnn_lab.train.config.TrainConfig` as worker ``ctx.rank``: emit ``start``,
+    one ``step`` record per step and one ``epoch`` record per epoch (the full-graph keys plus the epoch sums
+    of the step fields and ``overlap_s``). Stops at an epoch boundary once any worker sees
+    ``ctx.should_stop()``."""
+    cfg = TrainConfig.from_dict(config)
+    _check_supported(cfg, ctx.world_size)
+    w = MinibatchWorker(ctx, cfg).setup()
+    comm, dev = w.comm, ctx.device
+    straggler = None
+    if cfg.straggler is not None:
+        from dgnn_lab.train.straggler import Straggler
+
+        straggler = Straggler.from_config(cfg, ctx.rank)
+        straggler = straggler if straggler.active else None
+    fill = w.cache.fill_stats if w.cache is not None else {}
+    ctx.emit({"type": "start", "num_owned": int(w.owned.numel()), "num_halo": int(w.candidates.numel()),
+              "num_local_edges": w.topology.num_edges, "num_train": int(w.seeds.numel()),
+              "seeds_local": w.seeds_local, "steps_per_epoch": w.num_steps, "partition": w.plan_method,
+              "model": cfg.model, "cache_rows": len(w.cache) if w.cache is not None else 0,
+              "cache_nbytes": w.cache_nbytes, "cache_fill_rows": fill.get("remote_rows_fetched", 0),
+              "setup_s": w.setup_s})
+    comm.take_epoch_stats()
+    if w.pcomm is not None:
+        w.pcomm.take_epoch_stats()
+
+    epoch = -1
+    for epoch in range(cfg.epochs):
+        t0 = time.perf_counter()
+        batches = w.epoch_batches(epoch)
+        if cfg.pipeline:
+            def produce(i, batches=batches):
+                return w.prepare(batches[i], w.prefetch_sampler, w.prefetch_store)
+        else:
+            def produce(i, batches=batches):
+                with comm.phase("compute"):
+                    return w.prepare(batches[i])
+        sums = dict.fromkeys(STEP_SUMS, 0.0)
+        loss_sum = count = 0.0
+        pre = Prefetcher(produce, w.num_steps, enabled=cfg.pipeline)
+        try:
+            step_t = time.perf_counter()
+            for i, batch in enumerate(pre):
+                queue_s = pre.wait_s - sums["queue_s"]
+                wait0 = comm.elapsed("wait")
+                t1 = time.perf_counter()
+                ls, n = w.train_step(batch, straggler)
+                train_s = time.perf_counter() - t1
+                loss_sum += ls
+                count += n
+                rec = {"type": "step", "epoch": epoch, "step": i, **{k: batch.stats[k] for k in
+                       ("sample_s", "fetch_s", "remote_requests", "remote_rows_fetched", "cache_hits")},
+                       "train_s": train_s, "wait_s": comm.elapsed("wait") - wait0, "queue_s": queue_s,
+                       "seeds": int(batch.seeds.numel())}
+                ctx.emit(rec)
+                for k in STEP_SUMS:
+                    sums[k] += rec.get(k, batch.stats.get(k, 0))
+            loop_s = time.perf_counter() - step_t
+            pre.close()
+            with comm.phase("compute"):
+                stop = torch.tensor([1.0 if ctx.should_stop() else 0.0], device=dev)
+                comm.all_reduce(stop, "metrics")
+                accs: list[float | None] = [None, None, None]
+                if cfg.eval_every and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
+                    accs = w.evaluate()
+        except CommunicationError as e:
+            if cfg.equal_steps:
+                raise
+            raise RuntimeError(
+                f"rank {ctx.rank} ran {w.num_steps} steps in epoch {epoch} with equal_steps=False; workers "
+                f"with a different step count issued different collectives (a gradient all-reduce met an "
+                f"end-of-epoch or sampling call, or nobody), so this one waited until the {cfg.timeout_s:g} s "
+                f"timeout: the uneven-inputs hang of DDP/DistDGL. Fix: equal_steps=True (every worker runs "
+                f"the maximum step count, zero-weight steps where its seeds ran out). Cause: {e}") from e
+        finally:
+            pre.close()
+        epoch_s = time.perf_counter() - t0
+        stats = comm.take_epoch_stats()
+        sent, recv = stats["bytes_sent"], stats["bytes_recv"]
+        extra = {}
+        if w.pcomm is not None:
+            ps = w.pcomm.take_epoch_stats()
+            sent, recv = _merge_bytes(sent, ps["bytes_sent"]), _merge_bytes(recv, ps["bytes_recv"])
+            extra = {"prefetch_comm_s": ps["comm_s"], "prefetch_wait_s": ps["wait_s"]}
+        if straggler is not None:
+            extra["straggler_s"] = straggler.take()
+        stage_s = sums["sample_s"] + sums["fetch_s"] + sums["train_s"]
+        ctx.emit({"type": "epoch", "epoch": epoch, "epoch_s": epoch_s, "compute_s": stats["compute_s"],
+                  "comm_s": stats["comm_s"], "wait_s": stats["wait_s"],
+                  "loss": loss_sum / count if count else None, "train_acc": accs[0], "val_acc": accs[1],
+                  "test_acc": accs[2], "bytes_sent": sent, "bytes_recv": recv,
+                  "peak_mem_bytes": ctx.peak_mem_bytes(), "events": stats["events"], "steps": w.num_steps,
+                  **{k: (int(v) if k not in ("sample_s", "fetch_s", "train_s", "queue_s") else v)
+                     for k, v in sums.items()},
+                  "overlap_s": overlap_seconds(stage_s, loop_s), "loop_s": loop_s, **extra})
+        if float(stop[0]) > 0:
+            break
+    return {"epochs_run": epoch + 1}
