@@ -223,6 +223,8 @@ def report(s: dict) -> str:
     lines.append(table(rows, ["rank", "owned", "halo", "compute", "comm", "wait", "sent", "received"]))
     imb = s.get("imbalance")
     lines.append(f"imbalance     {imb:.3f} (max / mean compute time)" if imb else "imbalance     n/a")
+    if cfg.get("mode") == "minibatch":
+        lines.extend(_minibatch_lines(s, cfg, epochs))
     lines.append(f"halo bytes    {_bytes(s.get('halo_bytes'))} (forward + backward, wire size); all traffic "
                  f"{_bytes(s.get('total_bytes'))}")
     rows_l = s.get("forward_rows_per_layer") or []
@@ -239,6 +241,21 @@ def report(s: dict) -> str:
         lines.append("")
         lines.append(f"run directory {s['run_dir']}")
     return "\n".join(lines)
+
+
+def _minibatch_lines(s: dict, cfg: dict, epochs: int) -> list[str]:
+    """Mini-batch runs: where each worker's step time went and what it fetched."""
+    rate = s.get("cache_hit_rate")
+    lines = ["", f"mini-batch    fanouts {cfg.get('fanouts')}, batch {cfg.get('batch_size')}, seeds "
+                 f"{cfg.get('seed_split')}, remote sampling {cfg.get('remote_sampling')}, cache {cfg.get('cache')} "
+                 f"({cfg.get('cache_size')}), pipeline {'on' if cfg.get('pipeline') else 'off'}; cache hit rate "
+                 + ("n/a" if rate is None else f"{100 * rate:.1f}%")]
+    rows = [[w["rank"], *(w.get(k, 0.0) / epochs * 1e3 for k in ("sample_s", "fetch_s", "train_s", "overlap_s")),
+             f"{w.get('remote_rows_fetched', 0) / epochs:,.0f}", f"{w.get('remote_requests', 0) / epochs:,.0f}"]
+            for w in s.get("workers", [])]
+    lines.append("per worker (ms per epoch; remote rows and requests per epoch)")
+    lines.append(table(rows, ["rank", "sample", "fetch", "train", "overlap", "rows fetched", "requests"]))
+    return lines
 
 
 def _torchrun(cfg, args: argparse.Namespace) -> int:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # pandas is imported on use: worker processes never pay for i
 RESULT_FILE = "result.json"
 _EPOCH_SCALARS = ("epoch_s", "compute_s", "comm_s", "wait_s", "loss", "train_acc", "val_acc", "test_acc",
                   "peak_mem_bytes")
+#: per-worker sums the summary reports when the epoch records carry them (mini-batch training)
+_MINIBATCH_SUMS = ("sample_s", "fetch_s", "train_s", "overlap_s", "remote_rows_fetched", "remote_requests")
 _NOT_COLUMNS = ("type", "time", "bytes_sent", "bytes_recv", "events")
 
 
@@ -150,6 +152,10 @@ class RunResult:
                             "wait_s": float(d["wait_s"].fillna(0).sum()),
                             "bytes_sent": int(d["bytes_sent"].sum()),
                             "bytes_recv": int(d["bytes_recv"].sum())})
+            for k in _MINIBATCH_SUMS:  # mini-batch epoch records carry stage times and fetch counts
+                if k in d.columns and d[k].notna().any():
+                    v = d[k].fillna(0).sum()
+                    workers[-1][k] = float(v) if k.endswith("_s") else int(v)
         compute = np.array([w["compute_s"] for w in workers], dtype=float)
         imbalance = float(compute.max() / compute.mean()) if len(compute) and compute.mean() > 0 else None
         return {
@@ -168,6 +174,7 @@ class RunResult:
             "test_acc_at_best_val": test[best_i] if best_i is not None else None,
             "workers": workers,
             "imbalance": imbalance,
+            "cache_hit_rate": self._cache_hit_rate(df),
             "bytes_matrix": self.bytes_matrix().tolist(),
             "total_bytes": int(self.bytes_matrix().sum()),
             "halo_bytes": int(self.bytes_matrix("halo_").sum()),
@@ -175,6 +182,15 @@ class RunResult:
             "elapsed_s": self.elapsed_s,
             "run_dir": str(self.run_dir) if self.run_dir is not None else None,
         }
+
+    @staticmethod
+    def _cache_hit_rate(df) -> float | None:
+        """Remote feature lookups served by the cache, over all workers and epochs (None: not a mini-batch run;
+        0.0 for a mini-batch run without cache or without remote lookups)."""
+        if "cache_lookups" not in df.columns or not df["cache_lookups"].notna().any():
+            return None
+        lookups = float(df["cache_lookups"].fillna(0).sum())
+        return float(df["cache_hits"].fillna(0).sum()) / lookups if lookups else 0.0
 
     def _forward_rows_per_layer(self) -> list[float]:
         """Halo rows moved per forward layer per epoch, summed over workers, averaged over epochs; from the
