@@ -230,3 +230,33 @@ def test_comparator_stop_interrupts_and_skips_the_rest(tmp_path, launches):
     assert result.table["status"].tolist() == ["interrupted"]
     assert tc._load_cached(result.results["sync"].run_dir) is None  # never reused
     assert w.run_button.disabled is False and w.stop_button.disabled is True
+
+
+def test_registered_strategies_become_presets_and_hash_by_code(monkeypatch):
+    protocols = pytest.importorskip("dgnn_lab.train.protocols")
+    monkeypatch.setattr(protocols, "_REGISTRY", dict(protocols._REGISTRY))
+
+    def make(k):
+        class EveryK(protocols.BoundedStaleHalo):
+            def should_send(self, layer, peer, age, change):
+                return age >= k
+        return EveryK
+
+    assert "every-k" not in tc.preset_names()
+    protocols.register_strategy("every-k", make(3))
+    assert tc.preset_names()[-1] == "every-k" and "pipegcn" not in tc.preset_names()  # built-ins come by mode
+    assert tc.preset("every-k") == {"mode": "full-stale", "strategy": "every-k"}
+    cfg = tc.resolve(["every-k"], {**BASE, "staleness": 3})["every-k"]
+    assert cfg.strategy == "every-k" and cfg.strategy_payload
+    h = tc.config_hash(cfg)
+    protocols.register_strategy("every-k", make(3))  # the same code again (a re-run cell): the same runs
+    assert tc.config_hash(tc.resolve(["every-k"], {**BASE, "staleness": 3})["every-k"]) == h
+    protocols.register_strategy("every-k", make(2))  # the same code, another value it closes over
+    assert tc.config_hash(tc.resolve(["every-k"], {**BASE, "staleness": 3})["every-k"]) != h
+
+    class Other(protocols.BoundedStaleHalo):
+        def should_send(self, layer, peer, age, change):
+            return change > 0.5
+
+    protocols.register_strategy("every-k", Other)  # new code under the same name: trained afresh
+    assert tc.config_hash(tc.resolve(["every-k"], {**BASE, "staleness": 3})["every-k"]) != h

@@ -19,7 +19,6 @@ A preset is a named set of overrides (:data:`PRESETS`); a strategy a student reg
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import re
 import shutil
@@ -64,42 +63,71 @@ _DEFAULT_ROOT = Path("runs") / "compare"
 
 # ------------------------------------------------------------------------------------- registered strategies
 
-def _registry() -> dict[str, Any]:
-    """Strategies registered with :func:`dgnn_lab.train.protocols.register_strategy` (empty until it exists)."""
+def _registry() -> dict[str, type]:
+    """Strategies a user registered with :func:`dgnn_lab.train.protocols.register_strategy` (the library's own
+    are reached through the modes and the presets), by name."""
     try:
         from dgnn_lab.train import protocols
-    except ImportError:
+    except ImportError:  # the protocols module is optional for the comparator
         return {}
-    for name in ("registered_strategies", "strategies", "STRATEGIES"):
-        reg = getattr(protocols, name, None)
-        if callable(reg):
-            reg = reg()
-        if isinstance(reg, Mapping):
-            return dict(reg)
-    return {}
+    names = getattr(protocols, "list_strategies", lambda: [])()
+    out = {}
+    for name in names:
+        cls = protocols.get_strategy(name)
+        if not str(getattr(cls, "__module__", "")).startswith("dgnn_lab."):
+            out[name] = cls
+    return out
 
 
 def _strategy_overrides(name: str) -> dict:
-    """The config overrides that select registered strategy ``name``."""
-    try:
-        from dgnn_lab.train import protocols
-    except ImportError:  # pragma: no cover - only called for names the registry listed
-        return {}
-    fn = getattr(protocols, "strategy_config", None)
-    if callable(fn):
-        return dict(fn(name))
+    """The overrides that train with registered strategy ``name``: a halo protocol, so a full-graph mode
+    (``full-stale``: the staleness bound and skip threshold come from the base config)."""
     return {"mode": "full-stale", "strategy": name}
 
 
-def _strategy_source(name: str) -> str:
-    """The registered class's source (so editing a student's rule invalidates its cached runs)."""
-    obj = _registry().get(name)
-    if obj is None:
+def _code_fingerprint(obj: Any, seen: set[int] | None = None) -> str:
+    """What a class's methods do (bytecode, constants, names), not where they were defined: a class from a
+    notebook cell gets the same fingerprint in every kernel session, and a new one when its code changes."""
+    import types
+
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
         return ""
-    try:
-        return inspect.getsource(obj)
-    except (OSError, TypeError):
-        return repr(obj)
+    seen.add(id(obj))
+    if isinstance(obj, types.CodeType):
+        consts = "".join(_code_fingerprint(c, seen) if isinstance(c, types.CodeType) else repr(c)
+                         for c in obj.co_consts)
+        return f"{obj.co_code.hex()}|{consts}|{obj.co_names}|{obj.co_varnames}"
+    if isinstance(obj, (staticmethod, classmethod)):
+        obj = obj.__func__
+    if isinstance(obj, types.FunctionType):
+        cells = [c.cell_contents for c in obj.__closure__ or () if c.cell_contents is not obj]
+        simple = (int, float, str, bool, tuple, type(None))
+        used = {n: obj.__globals__[n] for n in _all_names(obj.__code__)
+                if isinstance(obj.__globals__.get(n), simple)}  # module-level constants the code reads
+        return (_code_fingerprint(obj.__code__, seen) + repr(obj.__defaults__) + repr(obj.__kwdefaults__)
+                + "".join(_code_fingerprint(c, seen) for c in cells) + repr(sorted(used.items())))
+    if isinstance(obj, type):
+        parts = []
+        for klass in obj.__mro__:
+            if klass is object or str(klass.__module__).startswith("dgnn_lab."):
+                continue  # the library's own classes change with the library, not with the notebook
+            for k in sorted(vars(klass)):
+                if k in ("__dict__", "__weakref__", "__module__", "__doc__", "__qualname__"):
+                    continue
+                parts.append(f"{klass.__name__}.{k}={_code_fingerprint(vars(klass)[k], seen)}")
+        return ";".join(parts)
+    return repr(obj)
+
+
+def _all_names(code: Any) -> set[str]:
+    import types
+
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _all_names(c)
+    return names
 
 
 # ------------------------------------------------------------------------------------------------ presets
@@ -170,14 +198,15 @@ def resolve(configs: Iterable | Mapping, base: TrainConfig | Mapping | None = No
 
 def config_hash(config: TrainConfig | Mapping) -> str:
     """A stable 10-hex-digit hash of everything in ``config`` that changes a run's numbers (not its run
-    directory or timeout), plus the source of a registered strategy it names."""
+    directory or timeout); a registered strategy it names counts by what its code does."""
     d = TrainConfig.from_dict(_as_dict(config)).to_dict()
     for k in _NOT_HASHED:
         d.pop(k, None)
     strategy = d.get("strategy")
+    cls = _registry().get(strategy) if isinstance(strategy, str) else None
+    if cls is not None:  # the pickled class embeds its cell's file name: hash what the code does instead
+        d["strategy_payload"] = _code_fingerprint(cls)
     payload = json.dumps(d, sort_keys=True, default=str)
-    if isinstance(strategy, str):
-        payload += _strategy_source(strategy)
     return hashlib.sha256(payload.encode()).hexdigest()[:10]
 
 
