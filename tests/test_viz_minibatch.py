@@ -127,3 +127,22 @@ def test_placement_groups_and_tree():
     assert f"seed {int(seeds[0])}" in fig.layout.title.text
     with pytest.raises(ValueError, match="rank must be in"):
         placement_groups(plan, 3)
+
+
+def test_dashboard_adds_the_stage_timeline_only_for_step_records():
+    from dgnn_lab.widgets.dashboard import Dashboard
+    from tests.test_viz_training import fake_run_records
+
+    plain = Dashboard(fake_run_records(2, epochs=2), static=True)
+    plain.wait(timeout=60)
+    assert set(plain.figures()) == {"curves", "phases", "bytes", "timeline"}
+    recs = fake_run_records(2, epochs=2)
+    steps = _steps(0, 1, 3) + _steps(1, 1, 3)
+    live = Dashboard(iter(recs[:3] + steps + recs[3:]), static=False)
+    live.wait(timeout=60)
+    figs = live.figures()
+    assert list(figs) == ["curves", "phases", "bytes", "timeline", "stages"]
+    widget = live.figure_widgets["stages"]
+    assert [t.name for t in widget.data] == list(STAGES)
+    assert list(widget.data[2].x) == pytest.approx([0.3] * 3 + [0.6] * 3)  # train_s of both workers' steps
+    assert [type(c).__name__ for c in live._grid.children].count("FigureWidget") == 5

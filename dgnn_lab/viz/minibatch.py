@@ -29,8 +29,9 @@ from torch import Tensor
 
 from dgnn_lab.viz.sampling import computation_tree_figure
 
-__all__ = ["PLACEMENT_NAMES", "STAGES", "STAGE_COLORS", "cache_sweep_figure", "has_steps", "placement_groups",
-           "placement_tree_figure", "stage_timeline_figure", "stage_totals_figure", "step_summary", "step_table"]
+__all__ = ["FIGURE_SPECS", "PLACEMENT_NAMES", "STAGES", "STAGE_COLORS", "cache_sweep_figure", "has_steps",
+           "placement_groups", "placement_tree_figure", "stage_timeline_figure", "stage_totals_figure",
+           "step_summary", "step_table"]
 
 Record = Mapping[str, Any]
 
@@ -155,6 +156,10 @@ def stage_timeline_figure(records: Iterable[Record], *, world_size: int | None =
     lanes of different workers are not aligned in time."""
     return go.Figure(_stage_timeline_spec(records, world_size=world_size, cores=cores, last_epochs=last_epochs,
                                           max_steps=max_steps))
+
+
+#: plain-dict specs for the live dashboard (see :data:`dgnn_lab.viz.training.FIGURE_SPECS`)
+FIGURE_SPECS = {"stages": _stage_timeline_spec}
 
 
 def stage_totals_figure(runs: Mapping[str, Iterable[Record]], title: str | None = None) -> go.Figure:

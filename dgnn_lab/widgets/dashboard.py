@@ -31,6 +31,7 @@ import ipywidgets as W
 import pandas  # noqa: F401 - see below
 import plotly.graph_objects as go
 
+from dgnn_lab.viz import minibatch as vm
 from dgnn_lab.viz import training as vt
 
 __all__ = ["Dashboard", "live_train"]
@@ -38,7 +39,7 @@ __all__ = ["Dashboard", "live_train"]
 # plotly's validators find pandas through ``sys.modules``: imported here, before any drawing thread exists, so
 # that thread can never see a half-imported pandas while the notebook's main thread is importing it.
 
-_FIGURES = ("curves", "phases", "bytes", "timeline")
+_STAGES = "stages"  # mini-batch runs only: the per-step stage timeline, shown once step records exist
 _END = object()
 
 
@@ -65,7 +66,8 @@ def _is_handle(source: Any) -> bool:
 
 
 class Dashboard:
-    """Live view of one training run: loss/accuracy, time per worker, bytes matrix, phase timeline.
+    """Live view of one training run: loss/accuracy, time per worker, bytes matrix, phase timeline (and, for
+    mini-batch runs, the per-step stage timeline).
 
     ``source`` is a ``RunHandle`` (from ``dgnn_lab.dist.launch`` or ``dgnn_lab.train.api.start``) or any
     iterable of telemetry records (a finished run's ``records``, a generator, a fake feed in a test).
@@ -134,7 +136,8 @@ class Dashboard:
         return "stopped" if self._stop_requested.is_set() else "done"
 
     def figures(self) -> dict[str, go.Figure]:
-        """The four figures for the records received so far, as plain ``go.Figure`` objects."""
+        """The figures for the records received so far, as plain ``go.Figure`` objects: curves, phases, bytes,
+        timeline, and for mini-batch runs ``stages`` (the per-step stage timeline)."""
         return {name: go.Figure(spec) for name, spec in self._build_specs(self.records).items()}
 
     def stop(self) -> None:
@@ -201,7 +204,7 @@ class Dashboard:
         records = self.records
         specs = self._build_specs(records)
         handles = {"summary": display(_StaticHTML(self._summary_html(records)), display_id=True)}
-        for name in _FIGURES:
+        for name in specs:
             handles[name] = display(go.Figure(specs[name]), display_id=True)
         self._static_handles = handles  # one assignment: the drawing thread sees all handles or none
 
@@ -209,6 +212,11 @@ class Dashboard:
         return f"Dashboard(status={self.status!r}, records={len(self._records)}, static={self.static})"
 
     # ------------------------------------------------------------------------------------- internals
+
+    def _expects_steps(self) -> bool:
+        """A mini-batch run (by its config) will send step records: keep a place for the stage timeline."""
+        cfg = getattr(self.handle, "config", None)
+        return isinstance(cfg, Mapping) and cfg.get("mode") == "minibatch"
 
     def _epochs_from_config(self) -> int | None:
         cfg = getattr(self.handle, "config", None)
@@ -235,7 +243,7 @@ class Dashboard:
         return None
 
     def _build_specs(self, records: list[dict]) -> dict[str, dict]:
-        """The four figures as plain dicts (plotly validates them once, when they reach a widget)."""
+        """The figures as plain dicts (plotly validates them once, when they reach a widget)."""
         size, cores = self._size(records), self._cores(records)
         specs = {
             "curves": vt.FIGURE_SPECS["curves"](records, world_size=size, cores=cores,
@@ -245,6 +253,8 @@ class Dashboard:
             "timeline": vt.FIGURE_SPECS["timeline"](records, world_size=size, cores=cores,
                                                     last_epochs=self.last_epochs),
         }
+        if self._expects_steps() or vm.has_steps(records):
+            specs[_STAGES] = vm.FIGURE_SPECS["stages"](records, world_size=size, cores=cores)
         for spec in specs.values():  # a fixed width: the widget can't size itself to a flex cell reliably
             spec["layout"]["width"] = self.figure_width
         return specs
@@ -365,21 +375,26 @@ class Dashboard:
             if handles and (final or time.monotonic() - self._last_static >= 1.0):
                 # plain figures are resent whole, so update them in place about once a second only
                 handles["summary"].update(_StaticHTML(self._summary_html(records)))
-                for name in _FIGURES:
-                    handles[name].update(go.Figure(specs[name]))
+                for name in specs:
+                    if name in handles:  # a figure that appeared after display is in figures() only
+                        handles[name].update(go.Figure(specs[name]))
                 self._last_static = time.monotonic()
             if final and not handles and not _in_kernel():
                 print(f"dgnn_lab dashboard ({self.status}): {self._summary_text(records)}")
         elif final or not self.figure_widgets:
             # First frame, and the authoritative last one: fresh widgets built from the complete state.
             old = self.figure_widgets
-            self.figure_widgets = {name: go.FigureWidget(specs[name]) for name in _FIGURES}
-            self._grid.children = [self.figure_widgets[n] for n in _FIGURES]
+            self.figure_widgets = {name: go.FigureWidget(specs[name]) for name in specs}
+            self._grid.children = [self.figure_widgets[n] for n in specs]
             for w in old.values():
                 w.close()
         else:
-            for name in _FIGURES:
-                _send_full_state(self.figure_widgets[name], specs[name])
+            for name in specs:
+                if name in self.figure_widgets:
+                    _send_full_state(self.figure_widgets[name], specs[name])
+                else:  # the stage timeline, once the first step record arrives
+                    self.figure_widgets = {**self.figure_widgets, name: go.FigureWidget(specs[name])}
+                    self._grid.children = [self.figure_widgets[n] for n in specs]
         now = time.time()
         self._frame_log.append({"start": start, "draw_s": time.monotonic() - start, "final": final,
                                 "latencies": [now - t for t in stamps]})
