@@ -31,7 +31,7 @@ def _steps(rank: int, epoch: int, n: int, timed: bool = False) -> list[dict]:
              "cache_hits": 3, "cache_lookups": 12}
         if timed:  # pipelined: step k+1 is prepared while step k trains (wall clock, the worker's own origin)
             t = 1000.0 + k
-            r.update(sample_s=0.4, fetch_s=0.4, train_s=0.8, wait_s=0.1,
+            r.update(sample_s=0.4, fetch_s=0.4, train_s=0.9, wait_s=0.1,
                      sample_t0=t, fetch_t0=t + 0.4, train_t0=t + 1.0, wait_t0=t + 1.8)
         out.append(r)
     return out
@@ -51,9 +51,10 @@ def test_sequential_timeline_lays_stages_end_to_end():
         step = [0, 1, 2, 0, 1][j]
         assert sample.base[i] == pytest.approx(t) and sample.x[i] == pytest.approx(0.1 + step)
         assert fetch.base[i] == pytest.approx(t + 0.1 + step)
-        assert train.base[i] == pytest.approx(t + 0.3 + step) and train.x[i] == pytest.approx(0.3)
-        assert wait.base[i] == pytest.approx(t + 0.6 + step)
-        t += 0.65 + step
+        # wait_s is the end of train_s (the all-reduce): train 0.25 s then wait 0.05 s
+        assert train.base[i] == pytest.approx(t + 0.3 + step) and train.x[i] == pytest.approx(0.25)
+        assert wait.base[i] == pytest.approx(t + 0.55 + step) and wait.x[i] == pytest.approx(0.05)
+        t += 0.6 + step
     assert list(fig.layout.yaxis.categoryarray) == ["worker 0", "worker 1"]
     # only the last epoch by default; the figure keeps its four traces with no steps at all
     assert len(stage_timeline_figure(recs).data[0].base) == 2
@@ -87,7 +88,7 @@ def test_step_summary_and_totals():
     epochs = [{"type": "epoch", "rank": r, "epoch": 0, "epoch_s": 4.0} for r in (0, 1)]
     fig = stage_totals_figure({"off": recs + epochs, "on": recs})
     assert [t.name for t in fig.data] == [*STAGES, "wall time (epochs)"]
-    assert fig.data[2].y[0] == pytest.approx((0.9 + 1.8) / 2)
+    assert fig.data[2].y[0] == pytest.approx((0.75 + 1.65) / 2)  # train_s less wait_s, mean of the workers
     assert fig.data[-1].y[0] == pytest.approx(4.0) and fig.data[-1].y[1] is None
 
 
@@ -144,5 +145,5 @@ def test_dashboard_adds_the_stage_timeline_only_for_step_records():
     assert list(figs) == ["curves", "phases", "bytes", "timeline", "stages"]
     widget = live.figure_widgets["stages"]
     assert [t.name for t in widget.data] == list(STAGES)
-    assert list(widget.data[2].x) == pytest.approx([0.3] * 3 + [0.6] * 3)  # train_s of both workers' steps
+    assert list(widget.data[2].x) == pytest.approx([0.25] * 3 + [0.55] * 3)  # train_s - wait_s, both workers
     assert [type(c).__name__ for c in live._grid.children].count("FigureWidget") == 5

@@ -13,7 +13,9 @@
   where each node lives for a worker: its own partition, its halo (replicated topology), or remote.
 
 Step records (from the mini-batch worker): ``{"type": "step", "rank", "epoch", "step", "sample_s", "fetch_s",
-"train_s", "wait_s", "remote_requests", "remote_rows_fetched", "cache_hits", "cache_lookups", ...}``.
+"train_s", "wait_s", "remote_requests", "remote_rows_fetched", "cache_hits", ...}``. ``wait_s`` is the part of
+``train_s`` spent waiting for the other workers at the step's collectives (the gradient all-reduce ends the
+step), so the figures draw ``train_s - wait_s`` as *train* followed by ``wait_s`` as *wait*.
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ def step_summary(records: Iterable[Record]) -> pd.DataFrame:
     return out
 
 
+def _train_only(df: pd.DataFrame) -> pd.Series:
+    """Seconds of the train stage outside its waiting (``wait_s`` is inside ``train_s``)."""
+    return (df["train_s"] - df["wait_s"]).clip(lower=0.0)
+
+
 def _has_starts(df: pd.DataFrame) -> bool:
     return all(f"{s}_t0" in df for s in STAGES) and bool(df[[f"{s}_t0" for s in STAGES]].notna().all().all())
 
@@ -101,6 +108,8 @@ def _stage_timeline_spec(records: Iterable[Record], *, world_size: int | None = 
     else:
         shown = []
     timed = len(df) > 0 and _has_starts(df)
+    if len(df):
+        df = df.assign(train_s=_train_only(df))
     bars: dict[str, tuple[list, list, list, list]] = {s: ([], [], [], []) for s in STAGES}
     lanes: list[str] = []
     for rank in range(size):
@@ -164,8 +173,9 @@ FIGURE_SPECS = {"stages": _stage_timeline_spec}
 
 def stage_totals_figure(runs: Mapping[str, Iterable[Record]], title: str | None = None) -> go.Figure:
     """One stacked bar per run (summed stage seconds, averaged over workers) beside a marker for the measured
-    wall time of its steps' loop (``epoch_s`` of its ``epoch`` records, averaged over workers and summed over
-    epochs). Sequential stages add up to about the wall time; overlapped (pipelined) ones add up to more."""
+    wall time of its steps' loop (``loop_s`` of its ``epoch`` records, else ``epoch_s``, averaged over workers
+    and summed over epochs). Sequential stages add up to about the wall time; overlapped (pipelined) ones add
+    up to more, by the overlap."""
     names = list(runs)
     fig = go.Figure()
     totals = {}
@@ -173,9 +183,12 @@ def stage_totals_figure(runs: Mapping[str, Iterable[Record]], title: str | None 
     for name in names:
         recs = list(runs[name])
         summ = step_summary(recs)
+        if len(summ):
+            summ = summ.assign(train_s=_train_only(summ))
         totals[name] = {s: float(summ[f"{s}_s"].mean()) if len(summ) else 0.0 for s in STAGES}
         eps = pd.DataFrame([r for r in recs if r.get("type") == "epoch"])
-        walls.append(float(eps.groupby("epoch")["epoch_s"].mean().sum()) if len(eps) and "epoch_s" in eps else None)
+        col = "loop_s" if "loop_s" in eps else "epoch_s"
+        walls.append(float(eps.groupby("epoch")[col].mean().sum()) if len(eps) and col in eps else None)
     for s in STAGES:
         fig.add_trace(go.Bar(x=names, y=[totals[n][s] for n in names], name=s, marker_color=STAGE_COLORS[s],
                              hovertemplate="%{x}: " + s + " %{y:.3f} s<extra></extra>"))
