@@ -59,6 +59,8 @@ PRESETS: dict[str, dict] = {
 #: Config fields that change where or how long a run may take, not its numbers: left out of the hash.
 _NOT_HASHED = ("run_dir", "timeout_s")
 _DEFAULT_ROOT = Path("runs") / "compare"
+#: Per-epoch protocol counters a row sums over workers and epochs when a run records them.
+_SUMMED = ("skipped_blocks", "straggler_s")
 
 
 # ------------------------------------------------------------------------------------- registered strategies
@@ -223,7 +225,8 @@ def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
 
     ``s_per_epoch`` is the median over epochs of the slowest worker's epoch time, leaving out epoch 0 when a
     run has more than two (it pays one-off costs). ``wait_share`` is all workers' waiting over all their epoch
-    time. ``staleness_*`` columns summarise any per-epoch ``staleness`` field the protocol records.
+    time. ``staleness_*`` columns summarise any per-epoch ``staleness`` field the protocol records;
+    ``skipped_blocks`` and ``straggler_s`` (injected delay) are totals, where recorded.
     """
     s = result.summary()
     cfg = result.config or {}
@@ -246,12 +249,15 @@ def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
         "wait_share": wait_total / epoch_total if epoch_total > 0 else None,
         "elapsed_s": s["elapsed_s"], "oversubscribed": s["oversubscribed"],
     }
-    for col in [c for c in df.columns if str(c).startswith("staleness")]:
+    for col in [c for c in df.columns if "staleness" in str(c)]:
         vals = df[col].dropna()
         vals = vals[vals.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))]
         if len(vals):
             row[f"{col}_mean"] = float(vals.astype(float).mean())
             row[f"{col}_max"] = float(vals.astype(float).max())
+    for col in _SUMMED:
+        if col in df.columns and df[col].notna().any():
+            row[col] = float(df[col].fillna(0).sum())
     row["run_dir"] = str(result.run_dir) if result.run_dir is not None else None
     return row
 
@@ -276,6 +282,12 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         return self.table.to_html(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def _one_line(e: BaseException) -> str:
+    """``who failed: the exception`` from a multi-line ``WorkerError`` (its first and last lines)."""
+    lines = [x.strip() for x in str(e).splitlines() if x.strip()] or [type(e).__name__]
+    return lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}"
 
 
 def _load_cached(run_dir: Path) -> RunResult | None:
@@ -335,7 +347,7 @@ def compare(configs: Iterable | Mapping, base: TrainConfig | Mapping | None = No
                     raise
                 errs[name] = e
                 rows.append({"name": name, "mode": cfg.mode, "status": "failed", "cached": False,
-                             "error": str(e).splitlines()[0], "run_dir": str(run_dir)})
+                             "error": _one_line(e), "run_dir": str(run_dir)})
                 continue
         results[name] = result
         rows.append(summarize(name, result, cached=cached))

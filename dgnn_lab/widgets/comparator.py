@@ -162,7 +162,7 @@ class StrategyComparator:
             return None
         t = self.comparison.table
         return t[[c for c in _TABLE_COLUMNS if c in t.columns] +
-                 [c for c in t.columns if str(c).startswith("staleness")]]
+                 [c for c in t.columns if "staleness" in str(c)]]
 
     def __repr__(self) -> str:
         state = "running" if not self._finished.is_set() else ("done" if self.comparison is not None else "idle")
@@ -248,7 +248,7 @@ class StrategyComparator:
                                                stop=self._stop, errors="record")
             for name, e in self.comparison.errors.items():
                 self._say(f"<span style='color:#c00'>✗ <b>{html.escape(name)}</b> failed: "
-                          f"{html.escape(str(e).splitlines()[0])}</span>")
+                          f"{html.escape(self._tc._one_line(e))}</span>")
             if self._stop.is_set():
                 self._say("<span style='color:#c80'>stopped: the remaining configurations were skipped</span>")
             self._show_results()
