@@ -141,8 +141,12 @@ def _tail(path: Path, n: int = 40) -> str:
 NOTEBOOK_STATE_JS = """
 () => {
   const app = window.jupyterapp;
-  const w = app && app.shell.currentWidget;
-  if (!w || !w.content || !w.content.model || !w.sessionContext) return null;
+  if (!app) return null;
+  // The notebook panel in the main area: currentWidget follows focus, which outputs (widgets, plots) can take.
+  const isNb = (x) => x && x.content && x.content.model && x.sessionContext;
+  let w = isNb(app.shell.currentWidget) ? app.shell.currentWidget : null;
+  if (!w) for (const x of app.shell.widgets('main')) { if (isNb(x)) { w = x; break; } }
+  if (!w) return null;
   const cells = w.content.model.cells;
   const out = [];
   for (let i = 0; i < cells.length; i++) {

@@ -19,7 +19,8 @@ from .conftest import _shared_planetoid
 NOTEBOOK = "03_full_graph_training.ipynb"
 ARTIFACTS = REPO_ROOT / "artifacts" / "browser"
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# Generous limits: under heavy load (other jobs on a 2-core machine) JupyterLab alone can take a minute to start.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_notebook_03_dashboard_in_chromium(browser, tmp_path):
         try:
             jh.open_notebook(page, url, NOTEBOOK)
             marks["notebook open, kernel idle"] = time.monotonic() - t0
-            state = jh.run_all_cells(page, timeout_s=240)  # ~40 s on an idle 2-core machine
+            state = jh.run_all_cells(page, timeout_s=420)  # ~40 s on an idle 2-core machine
             marks["all cells ran"] = time.monotonic() - t0
             print(f"code cells finished at (s after run-all, by cell index): {state['finished_at']}")
             print("kernel-side cell timing: " + "; ".join(
