@@ -144,9 +144,10 @@ class RunResult:
             if v is not None and (best_i is None or v > val[best_i]):
                 best_i = i
         workers = []
+        servers = self._server_ranks()
         for rank in range(self.world_size):
             d = df[df["rank"] == rank]
-            workers.append({"rank": rank,
+            workers.append({"rank": rank, **({"role": "server"} if rank in servers else {}),
                             "compute_s": float(d["compute_s"].fillna(0).sum()),
                             "comm_s": float(d["comm_s"].fillna(0).sum()),
                             "wait_s": float(d["wait_s"].fillna(0).sum()),
@@ -156,7 +157,7 @@ class RunResult:
                 if k in d.columns and d[k].notna().any():
                     v = d[k].fillna(0).sum()
                     workers[-1][k] = float(v) if k.endswith("_s") else int(v)
-        compute = np.array([w["compute_s"] for w in workers], dtype=float)
+        compute = np.array([w["compute_s"] for w in workers if w["rank"] not in servers], dtype=float)
         imbalance = float(compute.max() / compute.mean()) if len(compute) and compute.mean() > 0 else None
         return {
             "status": self.status,
@@ -179,6 +180,7 @@ class RunResult:
             "total_bytes": int(self.bytes_matrix().sum()),
             "halo_bytes": int(self.bytes_matrix("halo_").sum()),
             "forward_rows_per_layer": self._forward_rows_per_layer(),
+            "grad_staleness": self._grad_staleness(),
             "elapsed_s": self.elapsed_s,
             "run_dir": str(self.run_dir) if self.run_dir is not None else None,
         }
@@ -191,6 +193,26 @@ class RunResult:
             return None
         lookups = float(df["cache_lookups"].fillna(0).sum())
         return float(df["cache_hits"].fillna(0).sum()) / lookups if lookups else 0.0
+
+    def _server_ranks(self) -> set[int]:
+        """Ranks that are parameter servers (records with ``role: "server"``): no training of their own, so
+        they are left out of the compute imbalance."""
+        return {int(r["rank"]) for r in self.records if r.get("role") == "server" and isinstance(r.get("rank"), int)}
+
+    def _grad_staleness(self) -> dict | None:
+        """Gradient staleness under a parameter server, from the workers' ``grad_staleness_hist`` ({age in
+        rounds: gradients}): ``{"hist", "mean", "max", "count"}``, or None when no record has one."""
+        hist: dict[int, int] = {}
+        for r in self._epoch_records():
+            h = r.get("grad_staleness_hist")
+            if isinstance(h, dict):
+                for age, n in h.items():
+                    hist[int(age)] = hist.get(int(age), 0) + int(n)
+        total = sum(hist.values())
+        if not total:
+            return None
+        return {"hist": {str(a): hist[a] for a in sorted(hist)}, "count": total, "max": max(hist),
+                "mean": sum(a * n for a, n in hist.items()) / total}
 
     def _forward_rows_per_layer(self) -> list[float]:
         """Halo rows moved per forward layer per epoch, summed over workers, averaged over epochs; from the

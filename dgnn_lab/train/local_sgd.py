@@ -166,7 +166,7 @@ def worker_main(ctx, config: dict) -> dict:
         stats = comm.take_epoch_stats()
         extra: dict = {"straggler_s": straggler.take()} if straggler.active else {}
         if staleness is not None:
-            extra.update(staleness=staleness, staleness_hist={staleness: 1}, ps_version=ps.version)
+            extra.update(grad_staleness=staleness, grad_staleness_hist={staleness: 1}, ps_version=ps.version)
         ctx.emit({**extra, "type": "epoch", "epoch": epoch, "epoch_s": epoch_s, "compute_s": stats["compute_s"],
                   "comm_s": stats["comm_s"], "wait_s": stats["wait_s"],
                   "loss": float(loss_sum.detach()) / max(n_local, 1), "global_loss": global_loss,
