@@ -8,6 +8,7 @@ gradient comparisons and two short training runs (pipeline off / on) back to bac
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -21,7 +22,8 @@ from dgnn_lab.graph import to_csr
 from dgnn_lab.sampling.distributed import DistNeighborSampler, Topology, halo_topology_nodes, split_seeds
 from dgnn_lab.train import TrainConfig
 from dgnn_lab.train.full_graph import make_plan
-from dgnn_lab.train.minibatch import MinibatchWorker, worker_main
+from dgnn_lab.train.minibatch import MinibatchWorker, _check_supported, worker_main
+from dgnn_lab.train.pipeline import Prefetcher
 from dgnn_lab.train.reference import reference_model
 
 CSBM = {"dataset": "csbm", "dataset_args": {"num_nodes": 603, "num_features": 8, "avg_degree": 6},
@@ -84,6 +86,39 @@ def _check_sample(s, seeds: torch.Tensor, edge_index: torch.Tensor, n: int, fano
         assert torch.equal(cnt[nodes], want), f"hop {h + 1}: sampled counts differ from min(deg, fanout)"
     assert s.blocks[-1].num_dst == seeds.numel()
     return {"edges": int(src.numel())}
+
+
+def test_prefetcher_keeps_order_runs_ahead_and_reraises():
+    assert list(Prefetcher(lambda i: i * i, 5, enabled=True)) == [0, 1, 4, 9, 16]
+    assert list(Prefetcher(lambda i: i * i, 5, enabled=False)) == [0, 1, 4, 9, 16]
+    for enabled in (True, False):
+        second = threading.Event()
+
+        def produce(i, second=second):
+            if i == 1:
+                second.set()
+            return i
+
+        it = iter(Prefetcher(produce, 3, enabled=enabled))
+        assert next(it) == 0
+        # while the caller still holds item 0, only the thread can already be producing item 1
+        assert second.wait(timeout=10.0 if enabled else 0.2) is enabled
+        assert list(it) == [1, 2]
+
+    def bad(i):
+        if i == 2:
+            raise KeyError("boom")
+        return i
+
+    with pytest.raises(KeyError, match="boom"):
+        list(Prefetcher(bad, 4, enabled=True))
+
+
+def test_minibatch_rejects_what_it_does_not_support():
+    with pytest.raises(ValueError, match="sync='ps' .* not supported in minibatch mode"):
+        _check_supported(TrainConfig(mode="minibatch", sync="ps"), 2)
+    with pytest.raises(ValueError, match="quantize='int8' is not supported in minibatch mode"):
+        _check_supported(TrainConfig(mode="minibatch", quantize="int8"), 2)
 
 
 # ------------------------------------------------------------------------------------ the 2-worker launch
