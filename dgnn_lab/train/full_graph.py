@@ -30,6 +30,7 @@ from dgnn_lab.partition import EDGE_CUT_METHODS, PartitionPlan, partition
 from dgnn_lab.train.config import TrainConfig
 from dgnn_lab.train.local_graph import LocalGraph, global_in_degree
 from dgnn_lab.train.models import DistGNN
+from dgnn_lab.train.protocols import strategy_for
 from dgnn_lab.train.reference import copy_weights, reference_model
 from dgnn_lab.train.straggler import Straggler
 
@@ -118,7 +119,8 @@ def worker_main(ctx, config: dict) -> dict:
 
         ps = PSClient(comm, cfg, params)  # the server holds the optimiser; ``opt`` stays unused
     torch.manual_seed(cfg.seed * 1000 + rank)  # dropout masks: independent per worker, reproducible
-    fwd_rows = {str(l): sum(graph.recv_counts) for l in range(cfg.layers)}
+    halo = strategy_for(cfg)  # the halo-exchange protocol of cfg.mode (or cfg.strategy): sync, stale, sampled
+    halo.setup(graph, comm, cfg.layers)
     del data
     ctx.emit({"type": "start", "num_owned": graph.num_owned, "num_halo": graph.num_halo,
               "num_local_edges": int(graph.edge_index.size(1)), "num_train": int(masks[0].sum()),
@@ -132,7 +134,8 @@ def worker_main(ctx, config: dict) -> dict:
         with comm.phase("compute"):
             model.train()
             opt.zero_grad(set_to_none=True)
-            out = model(x, graph, comm)
+            halo.begin_epoch(epoch)
+            out = model(x, graph, comm, halo)
             loss_sum = F.cross_entropy(out[masks[0]], y[masks[0]], reduction="sum")
             (loss_sum / n_train).backward()
             straggler.delay(comm)
@@ -155,11 +158,11 @@ def worker_main(ctx, config: dict) -> dict:
         extra: dict = {"straggler_s": straggler.take()} if straggler.active else {}
         if staleness is not None:
             extra.update(grad_staleness=staleness, grad_staleness_hist={staleness: 1}, ps_version=ps.version)
-        ctx.emit({**extra, "type": "epoch", "epoch": epoch, "epoch_s": epoch_s,
+        ctx.emit({**halo.end_epoch(), **extra, "type": "epoch", "epoch": epoch, "epoch_s": epoch_s,
                   "compute_s": stats["compute_s"], "comm_s": stats["comm_s"], "wait_s": stats["wait_s"],
                   "loss": float(metrics[0]) / n_train, "train_acc": accs[0], "val_acc": accs[1],
                   "test_acc": accs[2], "bytes_sent": stats["bytes_sent"], "bytes_recv": stats["bytes_recv"],
-                  "peak_mem_bytes": ctx.peak_mem_bytes(), "events": stats["events"], "fwd_rows": fwd_rows})
+                  "peak_mem_bytes": ctx.peak_mem_bytes(), "events": stats["events"]})
         if float(metrics[1]) > 0:
             break
     if ps is not None:

@@ -15,49 +15,100 @@ added into the rows it sent::
 
 which is the chain rule for a row that several workers read. The same boundary sets travel both ways, so
 forward and backward bytes of a layer are equal.
+
+Two optional generalisations serve the communication protocols (:mod:`dgnn_lab.train.protocols`):
+
+* ``codec`` (:mod:`dgnn_lab.train.compression`): rows and returned gradients cross the wire encoded (fp16,
+  int8 + per-row scale) and are decoded on arrival; autograd treats the codec as the identity. The default
+  (``None``) is the exact float32 path, unchanged.
+* ``sample`` (:class:`HaloSample`): only some rows of each boundary block travel (BNS-GCN). Both sides know the
+  positions (the protocol derives them from a shared seed, so no indices cross the wire); a halo row that did
+  not arrive is zero (dropped from the aggregation) and one that did is multiplied by its block's ``scale``
+  (``1/p``, so the aggregate stays unbiased); the backward returns the gradients of the arrived rows only,
+  times the same scale.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
+from dgnn_lab.train.compression import Codec
 from dgnn_lab.train.local_graph import LocalGraph
+
+
+@dataclass
+class HaloSample:
+    """Which rows of each boundary block travel this time: ``send_pos[q]`` indexes ``graph.send_index[q]``
+    (rows this worker sends to q), ``recv_pos[q]`` indexes q's block of the halo (rows q sends here), and
+    ``recv_scale[q]`` multiplies the arrived rows from q (1.0 leaves them untouched)."""
+
+    send_pos: list[Tensor]
+    recv_pos: list[Tensor]
+    recv_scale: list[float]
+
+
+_IDENTITY = Codec()
 
 
 class HaloExchange(torch.autograd.Function):
     """``cat(owned, halo)`` with the halo fetched from its owners; gradients of halo rows return to them."""
 
     @staticmethod
-    def forward(ctx, owned: Tensor, graph: LocalGraph, comm, purpose_fwd: str, purpose_bwd: str) -> Tensor:  # noqa: D102
-        ctx.graph, ctx.comm, ctx.purpose_bwd = graph, comm, purpose_bwd
+    def forward(ctx, owned: Tensor, graph: LocalGraph, comm, purpose_fwd: str, purpose_bwd: str,  # noqa: D102
+                codec: Codec | None = None, sample: HaloSample | None = None) -> Tensor:
+        codec = codec or _IDENTITY
+        ctx.graph, ctx.comm, ctx.purpose_bwd, ctx.codec, ctx.sample = graph, comm, purpose_bwd, codec, sample
         if graph.num_parts == 1:
             return owned.view_as(owned)
-        send = [owned.index_select(0, idx) for idx in graph.send_index]
-        recv = comm.exchange(send, graph.recv_counts, purpose_fwd)
-        return torch.cat([owned, *recv])
+        width = owned.shape[1]
+        if sample is None:
+            idx, n_recv = graph.send_index, graph.recv_counts
+        else:
+            idx = [i[s] for i, s in zip(graph.send_index, sample.send_pos, strict=True)]
+            n_recv = [int(s.numel()) for s in sample.recv_pos]
+        ctx.idx = idx
+        send = [codec.encode(owned.index_select(0, i)) for i in idx]
+        recv = [codec.decode(r, width) for r in comm.exchange(send, n_recv, purpose_fwd)]
+        if sample is None:
+            return torch.cat([owned, *recv])
+        halo = owned.new_zeros((graph.num_halo, width))
+        for q, slots in enumerate(graph.recv_slots):
+            if recv[q].shape[0]:
+                rows = recv[q] if sample.recv_scale[q] == 1.0 else recv[q] * sample.recv_scale[q]
+                halo.index_copy_(0, sample.recv_pos[q] + (slots.start - graph.num_owned), rows)
+        return torch.cat([owned, halo])
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # noqa: D102
-        graph = ctx.graph
+        graph, codec, sample = ctx.graph, ctx.codec, ctx.sample
         n = graph.num_owned
         if graph.num_parts == 1:
-            return grad, None, None, None, None
+            return grad, None, None, None, None, None, None
         grad = grad.contiguous()
+        width = grad.shape[1]
         blocks = list(torch.split(grad[n:], graph.recv_counts))
-        back = ctx.comm.exchange(blocks, graph.send_counts, ctx.purpose_bwd)
+        if sample is not None:
+            blocks = [b.index_select(0, pos) * s if s != 1.0 else b.index_select(0, pos)
+                      for b, pos, s in zip(blocks, sample.recv_pos, sample.recv_scale, strict=True)]
+        back = ctx.comm.exchange([codec.encode(b) for b in blocks], [int(i.numel()) for i in ctx.idx],
+                                 ctx.purpose_bwd)
         g_owned = grad[:n].clone()
-        for q, idx in enumerate(graph.send_index):
+        for q, idx in enumerate(ctx.idx):
             if q != graph.part and idx.numel():
-                g_owned.index_add_(0, idx, back[q])
-        return g_owned, None, None, None, None
+                g_owned.index_add_(0, idx, codec.decode(back[q], width))
+        return g_owned, None, None, None, None, None, None
 
 
-def halo_exchange(owned: Tensor, graph: LocalGraph, comm, layer: int | None) -> Tensor:
+def halo_exchange(owned: Tensor, graph: LocalGraph, comm, layer: int | None, codec: Codec | None = None,
+                  sample: HaloSample | None = None) -> Tensor:
     """Apply :class:`HaloExchange` for training layer ``layer`` (purposes ``halo_fwd/L{layer}`` and
-    ``halo_bwd/L{layer}``), or for evaluation when ``layer`` is None (purpose ``eval``)."""
+    ``halo_bwd/L{layer}``), or for evaluation when ``layer`` is None (purpose ``eval``); ``codec`` and
+    ``sample`` as in the module docstring."""
     if layer is None:
         fwd = bwd = "eval"
     else:
         fwd, bwd = f"halo_fwd/L{layer}", f"halo_bwd/L{layer}"
-    return HaloExchange.apply(owned, graph, comm, fwd, bwd)
+    return HaloExchange.apply(owned, graph, comm, fwd, bwd, codec, sample)

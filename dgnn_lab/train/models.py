@@ -39,11 +39,11 @@ class DistGCNLayer(nn.Module):
     def transform_first(self) -> bool:
         return self.out_dim <= self.in_dim
 
-    def forward(self, h: Tensor, graph: LocalGraph, comm, layer: int | None) -> Tensor:
+    def forward(self, h: Tensor, graph: LocalGraph, comm, layer: int | None, exchange=halo_exchange) -> Tensor:
         if self.transform_first:
-            full = halo_exchange(F.linear(h, self.weight), graph, comm, layer)
+            full = exchange(F.linear(h, self.weight), graph, comm, layer)
             return spmm(graph.adj, graph.adj_t, full) + self.bias
-        full = halo_exchange(h, graph, comm, layer)
+        full = exchange(h, graph, comm, layer)
         return F.linear(spmm(graph.adj, graph.adj_t, full), self.weight, self.bias)
 
 
@@ -60,12 +60,12 @@ class DistSAGELayer(nn.Module):
     def transform_first(self) -> bool:
         return self.out_dim <= self.in_dim
 
-    def forward(self, h: Tensor, graph: LocalGraph, comm, layer: int | None) -> Tensor:
+    def forward(self, h: Tensor, graph: LocalGraph, comm, layer: int | None, exchange=halo_exchange) -> Tensor:
         root = F.linear(h, self.lin_r.weight)
         if self.transform_first:
-            full = halo_exchange(F.linear(h, self.lin_l.weight), graph, comm, layer)
+            full = exchange(F.linear(h, self.lin_l.weight), graph, comm, layer)
             return spmm(graph.adj, graph.adj_t, full) + self.lin_l.bias + root
-        full = halo_exchange(h, graph, comm, layer)
+        full = exchange(h, graph, comm, layer)
         return self.lin_l(spmm(graph.adj, graph.adj_t, full)) + root
 
 
@@ -89,13 +89,18 @@ class DistGNN(nn.Module):
         self.model, self.dropout = model, float(dropout)
         self.layers = nn.ModuleList(LAYERS[model](i, o) for i, o in layer_dims(in_dim, hidden, out_dim, layers))
 
-    def forward(self, x: Tensor, graph: LocalGraph, comm) -> Tensor:
-        """Training mode uses purposes ``halo_fwd/L{l}``/``halo_bwd/L{l}``; eval mode uses ``eval``."""
+    def forward(self, x: Tensor, graph: LocalGraph, comm, exchange=None) -> Tensor:
+        """Training mode uses purposes ``halo_fwd/L{l}``/``halo_bwd/L{l}``; eval mode uses ``eval``.
+
+        ``exchange(owned, graph, comm, layer)`` fetches the halo (default: the exact
+        :func:`~dgnn_lab.train.halo.halo_exchange`); a communication protocol passes its own
+        (:class:`dgnn_lab.train.protocols.HaloStrategy` objects are such callables)."""
+        exchange = halo_exchange if exchange is None else exchange
         h = x
         last = len(self.layers) - 1
         for l, layer in enumerate(self.layers):
             h = F.dropout(h, self.dropout, self.training)
-            h = layer(h, graph, comm, l if self.training else None)
+            h = layer(h, graph, comm, l if self.training else None, exchange)
             if l < last:
                 h = F.relu(h)
         return h
