@@ -1,0 +1,199 @@
+"""Measured comparisons of distributed mini-batch training: feature caches, pipelining, seed splits.
+
+Every number comes from real runs (worker processes, the instrumented communicator), never from a model of
+them. :func:`run_variants` runs several configurations one after another inside ONE launch of worker
+processes: starting P processes and importing torch costs seconds (far more than a small run's training), so
+a sweep pays it once. Each variant runs the ordinary worker entry of its mode (``worker_main``) from scratch:
+its own setup, partition, cache and process-group traffic; its records are tagged with the variant's name
+and split into one :class:`~dgnn_lab.dist.RunResult` per variant, exactly as if it had been launched alone.
+
+* :func:`cache_sweep`: cache policy x capacity -> measured hit rate, rows and bytes fetched per epoch, saving;
+* :func:`pipeline_comparison`: pipelining off vs on -> stage seconds, overlap, loop time, speedup;
+* :func:`seed_split_comparison`: locality-aware vs chunked seed split -> remote rows, bytes, time;
+* :func:`minibatch_metrics`: the per-epoch figures of one mini-batch run (the rows of those tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from dgnn_lab.sampling.cache import CACHE_POLICIES, check_cache_fraction, check_cache_policy
+from dgnn_lab.train.api import entry_for, make_config
+from dgnn_lab.train.config import TrainConfig
+
+__all__ = ["cache_sweep", "minibatch_metrics", "pipeline_comparison", "run_variants", "seed_split_comparison",
+           "variants_worker"]
+
+ENTRY = "dgnn_lab.train.experiments:variants_worker"
+
+
+class _VariantContext:
+    """A worker context whose records carry the variant's name (everything else is the real context)."""
+
+    def __init__(self, ctx, name: str) -> None:
+        self._ctx, self._name = ctx, name
+
+    def __getattr__(self, attr: str):
+        return getattr(self._ctx, attr)
+
+    def emit(self, record: dict) -> None:
+        self._ctx.emit({**record, "variant": self._name})
+
+
+def variants_worker(ctx, config: dict) -> dict:
+    """Worker entry of :func:`run_variants`: run each ``config["variants"]`` entry ``[name, entry, cfg]`` in
+    turn, in this one process group (every rank in the same order)."""
+    from dgnn_lab.dist.context import resolve_entry
+
+    done = {}
+    for name, entry, cfg in config["variants"]:
+        out = resolve_entry(entry)(_VariantContext(ctx, name), cfg)
+        ctx.emit({"type": "variant_done", "variant": name, "result": out if isinstance(out, dict) else None})
+        done[name] = True
+    return {"variants": list(done)}
+
+
+def run_variants(base: TrainConfig | Mapping | None, variants: Mapping[str, Mapping[str, Any]], *,
+                 run_dir: str | None = None, on_record: Callable[[dict], Any] | None = None) -> dict:
+    """Run ``base`` updated by each of ``variants`` (name -> field overrides) in one launch; returns
+    ``{name: RunResult}`` in the order given. Every variant is validated before any process starts; all must
+    use the same number of workers, backend and threads. Raises the first worker failure (``WorkerError``)."""
+    from dgnn_lab.dist import RunResult, launch
+    from dgnn_lab.train.api import _prepare_dataset
+
+    if not isinstance(variants, Mapping) or not variants:
+        raise ValueError(f"variants must be a non-empty mapping of name -> config overrides, got {variants!r}")
+    cfgs = {}
+    for name, over in variants.items():
+        if not isinstance(over, Mapping):
+            raise ValueError(f"variant {name!r}: overrides must be a dict of TrainConfig fields, got {over!r}")
+        cfgs[str(name)] = make_config(base if base is not None else {}, **dict(over))
+    first = next(iter(cfgs.values()))
+    for name, c in cfgs.items():
+        same = (c.world_size, c.backend, c.threads_per_worker) == (first.world_size, first.backend,
+                                                                   first.threads_per_worker)
+        if not same:
+            raise ValueError(f"variant {name!r} changes the launch (workers/world size, backend or threads); "
+                             f"run_variants runs every variant in one launch, so only training fields may vary")
+    for c in {c.dataset: c for c in cfgs.values()}.values():
+        _prepare_dataset(c)
+    spec = {"variants": [[n, entry_for(c), c.to_dict()] for n, c in cfgs.items()]}
+    handle = launch(ENTRY, spec, first.world_size, backend=first.backend, run_dir=run_dir,
+                    timeout_s=max(c.timeout_s for c in cfgs.values()),
+                    threads_per_worker=first.threads_per_worker, on_record=on_record)
+    whole = handle.wait()
+    out = {}
+    for name, c in cfgs.items():
+        recs = [r for r in whole.records if r.get("variant") == name or r.get("type") == "ready"]
+        out[name] = RunResult(records=recs, status=whole.status, config=c.to_dict(), world_size=whole.world_size,
+                              cores=whole.cores, run_dir=whole.run_dir, backend=whole.backend,
+                              num_threads=whole.num_threads, entry=entry_for(c), elapsed_s=None, error=whole.error)
+    return out
+
+
+def _purpose_bytes(result, prefix: str) -> int:
+    return int(result.bytes_matrix(prefix).sum())
+
+
+def minibatch_metrics(result) -> dict:
+    """Per-epoch figures of a mini-batch run, summed over workers and averaged over epochs: remote rows and
+    bytes fetched for training (``fetch_resp``: the feature rows; ``fetch_req``: the ids asked for), sampling
+    bytes (``sample_*``), requests, cache hits / lookups and the hit rate, stage seconds (``sample_s``,
+    ``fetch_s``, ``train_s``) and their ``overlap_s``, the loop's wall time ``loop_s`` (slowest worker) and
+    ``epoch_s``; the cache's size (rows, bytes: its one-off fill traffic) and the last test accuracy."""
+    df = result.epochs()
+    if not len(df):
+        raise ValueError("the run has no epoch records (did it fail before the first epoch?)")
+    n_epochs = int(df["epoch"].nunique())
+
+    def per_epoch(col: str) -> float:
+        return float(df[col].fillna(0).sum()) / n_epochs if col in df else float("nan")
+
+    by_epoch = df.groupby("epoch")
+    starts = [r for r in result.records if r.get("type") == "start"]
+    hits, lookups = per_epoch("cache_hits"), per_epoch("cache_lookups")
+    test = df.sort_values("epoch")["test_acc"].dropna() if "test_acc" in df else pd.Series(dtype=float)
+    return {
+        "epochs": n_epochs,
+        "rows_fetched": per_epoch("remote_rows_fetched"),
+        "bytes_fetched": _purpose_bytes(result, "fetch_resp") / n_epochs,
+        "id_bytes": _purpose_bytes(result, "fetch_req") / n_epochs,
+        "sample_bytes": _purpose_bytes(result, "sample_") / n_epochs,
+        "remote_requests": per_epoch("remote_requests"),
+        "cache_hits": hits,
+        "cache_lookups": lookups,
+        "hit_rate": hits / lookups if lookups > 0 else 0.0,
+        "cache_rows": sum(int(r.get("cache_rows", 0)) for r in starts),
+        "cache_bytes": sum(int(r.get("cache_nbytes", 0)) for r in starts),
+        "sample_s": per_epoch("sample_s"),
+        "fetch_s": per_epoch("fetch_s"),
+        "train_s": per_epoch("train_s"),
+        "overlap_s": per_epoch("overlap_s"),
+        "loop_s": float(by_epoch["loop_s"].max().mean()) if "loop_s" in df else float("nan"),
+        "epoch_s": float(by_epoch["epoch_s"].max().mean()),
+        "test_acc": float(test.iloc[-1]) if len(test) else None,
+    }
+
+
+def _table(results: Mapping[str, Any], columns: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame([{"variant": name, **columns[name], **minibatch_metrics(r)} for name, r in results.items()])
+
+
+def cache_sweep(base: TrainConfig | Mapping | None, *, policies: Iterable[str] = CACHE_POLICIES,
+                sizes: Sequence[float] = (0.05, 0.1, 0.25, 0.5), run_dir: str | None = None) -> pd.DataFrame:
+    """Train ``base`` (mode ``minibatch``) with every cache ``policy`` at every capacity in ``sizes`` (fractions
+    of the remote candidate nodes; ``none`` once), all in one launch. One row per run: ``policy``,
+    ``cache_size``, the :func:`minibatch_metrics` and ``bytes_saved`` (fraction of the no-cache run's feature
+    bytes not fetched; NaN without a ``none`` run). Identical seeds everywhere, so the runs sample the same
+    batches and differ only in where the rows come from."""
+    policies = [check_cache_policy(p) for p in policies]
+    sizes = [check_cache_fraction(s) for s in sizes]
+    if not policies or not sizes:
+        raise ValueError(f"cache_sweep needs at least one policy and one size, got {policies} and {sizes}")
+    variants, cols = {}, {}
+    for p in policies:
+        for s in ([0.0] if p == "none" else sizes):
+            name = "none" if p == "none" else f"{p} {s:g}"
+            variants[name] = {"mode": "minibatch", "cache": p, "cache_size": s}
+            cols[name] = {"policy": p, "cache_size": s}
+    table = _table(run_variants(base, variants, run_dir=run_dir), cols)
+    base_bytes = table.loc[table["policy"] == "none", "bytes_fetched"]
+    table["bytes_saved"] = 1.0 - table["bytes_fetched"] / float(base_bytes.iloc[0]) if len(base_bytes) and \
+        float(base_bytes.iloc[0]) > 0 else float("nan")
+    return table
+
+
+def pipeline_comparison(base: TrainConfig | Mapping | None, *, run_dir: str | None = None,
+                        results: dict | None = None) -> pd.DataFrame:
+    """Train ``base`` (mode ``minibatch``) with pipelining off, then on, in one launch: one row each with the
+    :func:`minibatch_metrics` and ``speedup`` = loop time off / loop time on (measured in the same launch).
+    Pass a dict as ``results`` to get the two ``RunResult``s too (keys ``off``, ``on``)."""
+    res = run_variants(base, {"off": {"mode": "minibatch", "pipeline": False},
+                              "on": {"mode": "minibatch", "pipeline": True}}, run_dir=run_dir)
+    if results is not None:
+        results.update(res)
+    table = _table(res, {"off": {"pipeline": False}, "on": {"pipeline": True}})
+    table["speedup"] = float(table.loc[0, "loop_s"]) / table["loop_s"]
+    return table
+
+
+def seed_split_comparison(base: TrainConfig | Mapping | None, *, run_dir: str | None = None,
+                          results: dict | None = None) -> pd.DataFrame:
+    """Train ``base`` (mode ``minibatch``) with the locality-aware (``local``) and the naive chunked
+    (``chunk``) seed split in one launch: one row each (:func:`minibatch_metrics`, ``seeds_local``: the
+    fraction of seeds a worker owns). ``results``, if a dict, receives the two ``RunResult``s."""
+    res = run_variants(base, {"local": {"mode": "minibatch", "seed_split": "local"},
+                              "chunk": {"mode": "minibatch", "seed_split": "chunk"}}, run_dir=run_dir)
+    if results is not None:
+        results.update(res)
+    table = _table(res, {"local": {"seed_split": "local"}, "chunk": {"seed_split": "chunk"}})
+    local = []
+    for r in res.values():
+        starts = [x for x in r.records if x.get("type") == "start"]
+        total = sum(int(x.get("num_train", 0)) for x in starts)
+        local.append(sum(int(x.get("seeds_local", 0)) for x in starts) / total if total else float("nan"))
+    table["seeds_local"] = local
+    return table
