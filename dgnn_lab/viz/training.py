@@ -141,11 +141,13 @@ def epoch_curves(records: Iterable[Record]) -> dict[str, list]:
     """Per-epoch global loss and accuracies: ``{"epoch": [...], "loss": [...], "train_acc": [...], ...}``.
 
     Loss and accuracies are reduced across workers, so any rank's record of an epoch carries them; the lowest
-    rank that has reported the epoch is used. Missing values are ``None`` (plotly leaves a gap).
+    rank that has reported the epoch is used. Missing values are ``None`` (plotly leaves a gap). A parameter
+    server's records (``role: "server"``: no loss, no accuracy) are skipped.
     """
     seen: dict[int, Record] = {}
     for r in _epochs(_check_records(records)):
-        seen.setdefault(int(r["epoch"]), r)
+        if r.get("role") != "server":
+            seen.setdefault(int(r["epoch"]), r)
     epochs = sorted(seen)
     out: dict[str, list] = {"epoch": epochs}
     for key in ("loss", *_ACC_KEYS):
