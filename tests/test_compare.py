@@ -75,7 +75,10 @@ def test_table_columns_and_values(first):
         r = cmp.results[row["name"]]
         s = r.summary()
         assert row["halo_bytes"] == s["halo_bytes"] == int(r.bytes_matrix("halo_").sum()) > 0
-        assert row["total_bytes"] == s["total_bytes"] > row["halo_bytes"]
+        assert row["total_bytes"] == s["total_bytes"] > row["training_bytes"] > row["halo_bytes"]
+        bt = r.bytes_table()
+        sent = bt[(bt.direction == "sent") & ~bt.purpose.str.startswith(("eval", "metrics"))]
+        assert row["training_bytes"] == sent["bytes"].sum()
         assert row["halo_bytes_per_epoch"] == s["halo_bytes"] / 4
         assert row["test_acc_at_best_val"] == s["test_acc_at_best_val"]
         assert row["test_acc"] == r.epochs().dropna(subset=["test_acc"]).iloc[-1]["test_acc"]
@@ -151,8 +154,11 @@ def test_run_curves_exact():
     assert c["epoch"] == [0, 1, 2]
     assert c["bytes"] == [220, 220, 220] and c["cum_bytes"] == [220, 440, 660]
     assert c["epoch_s"] == [0.2, 0.2, 0.2] and c["cum_s"] == pytest.approx([0.2, 0.4, 0.6])
-    assert vc.run_curves(fake_runs()["a"], purpose_prefix="halo_")["cum_bytes"] == [200, 400, 600]
+    assert vc.run_curves(fake_runs()["a"], bytes="halo")["cum_bytes"] == [200, 400, 600]
     assert c["test_acc"] == pytest.approx([0.4, 0.5, 0.6])
+    recs = [dict(r, bytes_sent={"1": {"halo_fwd/L0": 8, "grad_allreduce": 4, "eval": 2, "metrics": 1}})
+            for r in fake_runs()["a"][:1]]
+    assert [vc.run_curves(recs, bytes=b)["bytes"] for b in vc.BYTES] == [[15], [12], [8]]
 
 
 def test_frontier_points_and_pareto_front():
@@ -177,7 +183,7 @@ def test_accuracy_figures_use_cumulative_bytes_and_time():
     assert "oversubscribed" in fig.layout.title.text  # 2 workers on 1 core
     with pytest.raises(ValueError, match="unknown metric 'acc'; allowed: test_acc, val_acc, train_acc"):
         vc.accuracy_vs_bytes_figure(runs, metric="acc")
-    with pytest.raises(ValueError, match="bytes must be 'total' or 'halo'"):
+    with pytest.raises(ValueError, match="bytes must be one of total, training, halo, got 'wire'"):
         vc.frontier_figure(runs, bytes="wire")
     with pytest.raises(ValueError, match="non-empty mapping"):
         vc.frontier_figure({})

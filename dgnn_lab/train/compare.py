@@ -223,6 +223,10 @@ def run_dir_for(name: str, config: TrainConfig | Mapping, root: str | Path | Non
 def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
     """One table row for a run: what it was, accuracy, bytes, time per epoch, wait share, staleness.
 
+    Bytes are sent bytes summed over workers: ``halo_bytes`` (halo rows and their gradients),
+    ``training_bytes`` (everything but evaluation and metrics) and ``total_bytes``; ``*_per_epoch`` divide by
+    the epochs run.
+
     ``s_per_epoch`` is the median over epochs of the slowest worker's epoch time, leaving out epoch 0 when a
     run has more than two (it pays one-off costs). ``wait_share`` is all workers' waiting over all their epoch
     time. ``staleness_*`` columns summarise any per-epoch ``staleness`` field the protocol records;
@@ -238,13 +242,16 @@ def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
     wait_total = float(df["wait_s"].fillna(0).sum()) if len(df) else 0.0
     tests = [x for x in (df.sort_values("epoch")["test_acc"].dropna() if len(df) else [])]
     n_epochs = max(s["epochs"], 1)
+    # what training itself moves: all but evaluation and the loss/stop metrics (runs evaluate at different rates)
+    training = s["total_bytes"] - int(result.bytes_matrix("eval").sum()) - int(result.bytes_matrix("metrics").sum())
     row = {
         "name": name, "mode": cfg.get("mode"), "sync": cfg.get("sync"), "quantize": cfg.get("quantize"),
         "workers": cfg.get("workers"), "status": result.status, "cached": cached, "epochs": s["epochs"],
         "test_acc": tests[-1] if tests else None, "best_val_acc": s["best_val_acc"],
         "test_acc_at_best_val": s["test_acc_at_best_val"],
-        "halo_bytes": s["halo_bytes"], "total_bytes": s["total_bytes"],
-        "halo_bytes_per_epoch": s["halo_bytes"] / n_epochs, "total_bytes_per_epoch": s["total_bytes"] / n_epochs,
+        "halo_bytes": s["halo_bytes"], "training_bytes": training, "total_bytes": s["total_bytes"],
+        "halo_bytes_per_epoch": s["halo_bytes"] / n_epochs, "training_bytes_per_epoch": training / n_epochs,
+        "total_bytes_per_epoch": s["total_bytes"] / n_epochs,
         "s_per_epoch": float(sorted(secs)[len(secs) // 2]) if secs else None,
         "wait_share": wait_total / epoch_total if epoch_total > 0 else None,
         "elapsed_s": s["elapsed_s"], "oversubscribed": s["oversubscribed"],

@@ -18,13 +18,18 @@ import plotly.graph_objects as go
 
 from dgnn_lab.viz.training import _check_records, format_bytes, threads_of, world_size_of
 
-__all__ = ["METRICS", "accuracy_vs_bytes_figure", "accuracy_vs_time_figure", "frontier_figure", "frontier_points",
-           "pareto_front", "run_curves", "staleness_figure"]
+__all__ = ["BYTES", "METRICS", "accuracy_vs_bytes_figure", "accuracy_vs_time_figure", "frontier_figure",
+           "frontier_points", "pareto_front", "run_curves", "staleness_figure"]
 
 Record = Mapping[str, Any]
 METRICS = ("test_acc", "val_acc", "train_acc")
 _METRIC_LABELS = {"test_acc": "test accuracy", "val_acc": "validation accuracy", "train_acc": "train accuracy"}
 _PALETTE = pc.qualitative.Plotly
+#: Which bytes a figure counts: ``total`` (everything the workers sent), ``training`` (all but evaluation and
+#: the loss/stop metrics: what training itself needs) or ``halo`` (halo rows and their gradients only).
+BYTES = ("total", "training", "halo")
+_NOT_TRAINING = ("eval", "metrics")
+_BYTES_LABELS = {"total": "all", "training": "training (no evaluation)", "halo": "halo"}
 
 
 def _check_runs(runs: Mapping[str, Iterable[Record]]) -> dict[str, list[Record]]:
@@ -39,19 +44,29 @@ def _check_metric(metric: str) -> str:
     return metric
 
 
-def _check_bytes(which: str) -> str | None:
-    if which not in ("total", "halo"):
-        raise ValueError(f"bytes must be 'total' or 'halo', got {which!r}")
-    return "halo_" if which == "halo" else None
+def _check_bytes(which: str) -> str:
+    if which not in BYTES:
+        raise ValueError(f"bytes must be one of {', '.join(BYTES)}, got {which!r}")
+    return which
 
 
-def run_curves(records: Iterable[Record], *, purpose_prefix: str | None = None) -> dict[str, list]:
-    """Per epoch of one run: ``epoch``, ``loss``, the accuracies, ``bytes`` (sent that epoch by all workers,
-    purposes starting with ``purpose_prefix`` only if given), ``epoch_s`` (the slowest worker's time, which is
+def _counts(purpose: str, which: str) -> bool:
+    """Whether bytes sent for ``purpose`` count as ``which`` (see :data:`BYTES`)."""
+    if which == "halo":
+        return purpose.startswith("halo_")
+    if which == "training":
+        return not purpose.startswith(_NOT_TRAINING)
+    return True
+
+
+def run_curves(records: Iterable[Record], *, bytes: str = "training") -> dict[str, list]:
+    """Per epoch of one run: ``epoch``, ``loss``, the accuracies, ``bytes`` (sent that epoch by all workers;
+    which purposes count: see :data:`BYTES`), ``epoch_s`` (the slowest worker's time, which is
     what a synchronous epoch costs), and their running totals ``cum_bytes`` and ``cum_s``.
 
     Loss and accuracies come from the lowest rank that reported the epoch (they are reduced over workers).
     """
+    which = _check_bytes(bytes)
     by_epoch: dict[int, list[Record]] = {}
     for r in _check_records(records):
         if r["type"] == "epoch":
@@ -62,7 +77,7 @@ def run_curves(records: Iterable[Record], *, purpose_prefix: str | None = None) 
         recs = sorted(by_epoch[e], key=lambda r: int(r.get("rank") or 0))
         first = next((r for r in recs if r.get("loss") is not None), recs[0])
         b = sum(int(n) for r in recs for per in (r.get("bytes_sent") or {}).values() for purpose, n in per.items()
-                if purpose_prefix is None or purpose.startswith(purpose_prefix))
+                if _counts(purpose, which))
         s = max((float(r["epoch_s"]) for r in recs if r.get("epoch_s") is not None), default=0.0)
         cum_b += b
         cum_s += s
@@ -91,11 +106,11 @@ def _over_note(runs: dict[str, list[Record]], cores: int | None) -> str:
             "includes CPU contention")
 
 
-def _curve_figure(runs: Mapping[str, Iterable[Record]], x: str, metric: str, purpose: str | None,
+def _curve_figure(runs: Mapping[str, Iterable[Record]], x: str, metric: str, which: str,
                   xtitle: str, title: str, sub: str, hover_x: str) -> go.Figure:
     fig = go.Figure()
     for i, (name, recs) in enumerate(runs.items()):
-        c = run_curves(recs, purpose_prefix=purpose)
+        c = run_curves(recs, bytes=which)
         pts = [(xv, yv, e) for xv, yv, e in zip(c[x], c[metric], c["epoch"], strict=True) if yv is not None]
         fig.add_trace(go.Scatter(
             x=[p[0] for p in pts], y=[p[1] for p in pts], customdata=[p[2] for p in pts], name=name,
@@ -108,18 +123,18 @@ def _curve_figure(runs: Mapping[str, Iterable[Record]], x: str, metric: str, pur
 
 
 def accuracy_vs_bytes_figure(runs: Mapping[str, Iterable[Record]], *, metric: str = "test_acc",
-                             bytes: str = "total", log_x: bool = False,
+                             bytes: str = "training", log_x: bool = False,
                              title: str = "Accuracy against bytes moved") -> go.Figure:
     """One curve per run: accuracy at each evaluated epoch against the bytes all workers had sent by then.
 
-    ``bytes="halo"`` counts halo exchanges only (forward rows and backward gradients); ``"total"`` adds gradient
-    all-reduces, parameter-server traffic, model averaging and evaluation. A curve further left reaches the same
-    accuracy for fewer bytes.
+    ``bytes="halo"`` counts halo exchanges only (forward rows and backward gradients); ``"training"`` adds
+    gradient all-reduces, parameter-server traffic and model averaging; ``"total"`` adds evaluation too. A curve
+    further left reaches the same accuracy for fewer bytes.
     """
     runs = _check_runs(runs)
-    prefix = _check_bytes(bytes)
-    fig = _curve_figure(runs, "cum_bytes", _check_metric(metric), prefix,
-                        f"{'halo' if prefix else 'all'} bytes sent so far (all workers)", title,
+    which = _check_bytes(bytes)
+    fig = _curve_figure(runs, "cum_bytes", _check_metric(metric), which,
+                        f"{_BYTES_LABELS[which]} bytes sent so far (all workers)", title,
                         "bytes counted at the communicator, at wire size", "%{x:,.0f} bytes")
     if log_x:
         fig.update_xaxes(type="log")
@@ -132,20 +147,20 @@ def accuracy_vs_time_figure(runs: Mapping[str, Iterable[Record]], *, metric: str
     epochs of the slowest worker's epoch time (setup and evaluation-free gaps are not counted). ``cores`` adds
     a note when a run had more busy threads than cores: then its time includes CPU contention."""
     runs = _check_runs(runs)
-    return _curve_figure(runs, "cum_s", _check_metric(metric), None, "training seconds so far (slowest worker)",
+    return _curve_figure(runs, "cum_s", _check_metric(metric), "total", "training seconds so far (slowest worker)",
                          title, _over_note(runs, cores), "%{x:.2f} s")
 
 
 def frontier_points(runs: Mapping[str, Iterable[Record]], *, metric: str = "test_acc",
-                    bytes: str = "total") -> list[dict]:
+                    bytes: str = "training") -> list[dict]:
     """Per run: ``name``, ``bytes_per_epoch`` (mean over epochs), ``s_per_epoch`` (median slowest-worker epoch
     time, epoch 0 left out when there are more than two), ``accuracy`` (``metric`` at the epoch of best
     validation accuracy, else the last evaluated value; None if never evaluated) and ``epochs``."""
     runs = _check_runs(runs)
-    metric, prefix = _check_metric(metric), _check_bytes(bytes)
+    metric, which = _check_metric(metric), _check_bytes(bytes)
     out = []
     for name, recs in runs.items():
-        c = run_curves(recs, purpose_prefix=prefix)
+        c = run_curves(recs, bytes=which)
         n = len(c["epoch"])
         val = [(v, i) for i, v in enumerate(c["val_acc"]) if v is not None]
         acc = None
@@ -174,7 +189,7 @@ def pareto_front(points: list[dict]) -> list[str]:
     return [p["name"] for p in sorted(front, key=lambda p: (p["bytes_per_epoch"], p["accuracy"]))]
 
 
-def frontier_figure(runs: Mapping[str, Iterable[Record]], *, metric: str = "test_acc", bytes: str = "total",
+def frontier_figure(runs: Mapping[str, Iterable[Record]], *, metric: str = "test_acc", bytes: str = "training",
                     log_x: bool = True, title: str = "Accuracy/communication frontier") -> go.Figure:
     """Each run as one point: bytes per epoch (x, log scale by default) against accuracy (see
     :func:`frontier_points`); the runs no other run beats on both are joined by the frontier line. Hover shows
@@ -198,12 +213,11 @@ def frontier_figure(runs: Mapping[str, Iterable[Record]], *, metric: str = "test
                     "symbol": "circle" if p["name"] in front else "circle-open"},
             hovertemplate=(f"{p['name']}<br>{format_bytes(p['bytes_per_epoch'])} per epoch<br>{secs}"
                            "<br>%{y:.3f}<extra></extra>")))
-    which = "halo" if bytes == "halo" else "all"
     fig.update_layout(
         title=_title(title, "filled: on the frontier (no run moves fewer bytes at higher accuracy); "
                             "accuracy at the best validation epoch"),
         height=400, margin={"t": 80, "b": 50, "l": 60, "r": 20}, showlegend=False,
-        xaxis_title=f"{which} bytes sent per epoch (all workers)", yaxis_title=_METRIC_LABELS[metric])
+        xaxis_title=f"{_BYTES_LABELS[bytes]} bytes sent per epoch (all workers)", yaxis_title=_METRIC_LABELS[metric])
     if log_x:
         fig.update_xaxes(type="log")
     return fig

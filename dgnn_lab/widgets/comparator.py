@@ -32,7 +32,7 @@ __all__ = ["StrategyComparator"]
 
 _FIGURE_NAMES = ("accuracy_vs_bytes", "accuracy_vs_time", "frontier", "time_and_bytes")
 _TABLE_COLUMNS = ("name", "status", "cached", "mode", "epochs", "test_acc_at_best_val", "test_acc",
-                  "halo_bytes_per_epoch", "total_bytes_per_epoch", "s_per_epoch", "wait_share")
+                  "halo_bytes_per_epoch", "training_bytes_per_epoch", "s_per_epoch", "wait_share")
 
 
 class StrategyComparator:
@@ -46,7 +46,7 @@ class StrategyComparator:
 
     def __init__(self, base: Any = None, *, choices: Iterable[str] | Mapping[str, Any] | None = None,
                  selected: Iterable[str] | None = None, root: str | Path | None = None, reuse: bool = True,
-                 static: bool | None = None, metric: str = "test_acc", bytes: str = "total",
+                 static: bool | None = None, metric: str = "test_acc", bytes: str = "training",
                  title: str | None = None) -> None:
         from dgnn_lab.train import compare as tc
 
