@@ -65,6 +65,9 @@ def split_world(ctx, cfg: TrainConfig) -> bool:
     if ctx.world_size != cfg.workers + 1:
         raise ValueError(f"sync='ps' with {cfg.workers} workers needs world_size {cfg.workers + 1} (one server "
                          f"rank), but the run has {ctx.world_size}")
+    if ctx.comm.backend == "nccl":
+        raise ValueError("sync='ps' needs backend 'gloo': the server receives from whichever worker pushes "
+                         "first (an any-source receive), which NCCL does not offer; pass backend='gloo'")
     ctx.comm.use_group(cfg.workers)
     return ctx.rank == server_rank(cfg)
 
