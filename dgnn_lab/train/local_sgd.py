@@ -77,7 +77,7 @@ def weights_checksum(params: list[Tensor]) -> float:
 def worker_main(ctx, config: dict) -> dict:
     """Train ``config`` (a :class:`TrainConfig` dict with ``mode="local-sgd"``) as worker ``ctx.rank``; emits
     ``start`` and one ``epoch`` record per epoch (with ``averaged``, ``global_loss`` at averaging epochs,
-    ``weights_checksum``; with ``sync="ps"`` also ``staleness``/``staleness_hist``)."""
+    ``weights_checksum``; with ``sync="ps"`` also ``grad_staleness``/``grad_staleness_hist``)."""
     cfg = TrainConfig.from_dict(config)
     comm, rank, dev = ctx.comm, ctx.rank, ctx.device
     if cfg.sync == "ps":

@@ -33,6 +33,10 @@ they still move in lockstep and asynchrony shows as *gradient staleness* (and th
 server's update), not as workers running ahead of each other; the halo rows a worker reads were computed by
 its peers with their own, possibly different, weight versions.
 
+Each worker's epoch record carries ``grad_staleness`` (the age of that step's gradient, in rounds) and
+``grad_staleness_hist`` (``{age: 1}``); ``RunResult.summary()["grad_staleness"]`` sums them into the observed
+distribution. (``staleness``/``staleness_hist`` are the halo protocols' ages of boundary rows: another thing.)
+
 Bytes: ``ps_push`` (a gradient, worker -> server), ``ps_pull`` (weights, server -> worker), ``ps_control``
 (32-byte headers), ``setup`` (initial weights, worker 0 -> server, before epoch 0). A failed worker cannot
 leave the server blocked: its receive fails when the peer's connection closes, or after the process-group
@@ -135,7 +139,9 @@ class PSClient:
 def serve(ctx, cfg: TrainConfig) -> dict:
     """The server rank's loop (see the module docstring); emits one ``epoch`` record (``role: "server"``)
     per applied round with its compute (Adam), comm and wait times, bytes, ``version`` and the
-    ``staleness_hist`` of that round's gradients. Returns when every worker has finished."""
+    ``server_staleness_hist`` of that round's gradients (the workers report the same ages as
+    ``grad_staleness``; only theirs are summed into ``RunResult.summary()["grad_staleness"]``). Returns when
+    every worker has finished."""
     comm, p, s = ctx.comm, cfg.workers, cfg.staleness
     dev = comm.device
     t_setup = time.perf_counter()
