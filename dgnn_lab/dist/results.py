@@ -181,6 +181,7 @@ class RunResult:
             "halo_bytes": int(self.bytes_matrix("halo_").sum()),
             "forward_rows_per_layer": self._forward_rows_per_layer(),
             "grad_staleness": self._grad_staleness(),
+            "staleness": self._halo_staleness(),
             "elapsed_s": self.elapsed_s,
             "run_dir": str(self.run_dir) if self.run_dir is not None else None,
         }
@@ -205,6 +206,22 @@ class RunResult:
         hist: dict[int, int] = {}
         for r in self._epoch_records():
             h = r.get("grad_staleness_hist")
+            if isinstance(h, dict):
+                for age, n in h.items():
+                    hist[int(age)] = hist.get(int(age), 0) + int(n)
+        total = sum(hist.values())
+        if not total:
+            return None
+        return {"hist": {str(a): hist[a] for a in sorted(hist)}, "count": total, "max": max(hist),
+                "mean": sum(a * n for a, n in hist.items()) / total}
+
+    def _halo_staleness(self) -> dict | None:
+        """Age of the halo rows the layers aggregated (full-graph protocols), from the workers'
+        ``staleness_hist`` ({age in epochs: rows}, summed over layers) in every epoch record:
+        ``{"hist", "mean", "max", "count"}`` over all workers and epochs, or None when no record has one."""
+        hist: dict[int, int] = {}
+        for r in self._epoch_records():
+            h = r.get("staleness_hist")
             if isinstance(h, dict):
                 for age, n in h.items():
                     hist[int(age)] = hist.get(int(age), 0) + int(n)
