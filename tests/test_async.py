@@ -263,3 +263,20 @@ def test_cli_sync_ps_with_a_straggler_reports_staleness(capsys, tmp_path):
     # no halo exchange in training; the bytes are the averaging (twice), the metrics and the evaluation
     assert rc == 0 and out["config"]["local_sgd_period"] == 5 and out["halo_bytes"] == 0
     assert out["bytes_matrix"][0][1] > 0 and out["epochs"] == 10 and out["test_acc"] is not None
+
+
+@pytest.mark.slow
+def test_local_sgd_through_the_server_lets_fast_workers_run_ahead_within_the_bound(tmp_path):
+    """No halo exchange: the workers meet only at the server, so the fast one runs up to s rounds ahead of a
+    4x straggler (its gradients are up to s rounds stale) and never further."""
+    res = train(**SMALL, workers=2, epochs=12, mode="local-sgd", sync="ps", staleness=2, straggler=[1, 4.0],
+                eval_every=0, run_dir=tmp_path / "r")
+    assert res.status == "done"
+    eps = _epochs(res)
+    ages = {q: [r["grad_staleness"] for r in eps if r["rank"] == q] for q in (0, 1)}
+    assert len(ages[0]) == len(ages[1]) == 12
+    assert max(ages[0] + ages[1]) <= 2 and res.summary()["grad_staleness"]["count"] == 24
+    assert np.mean(ages[0]) > np.mean(ages[1])  # the fast worker computes on older weights than the straggler
+    # no halo and no averaging: the workers' only traffic during training is with the server
+    purposes = {k for r in eps if r["epoch"] < 11 for per in r["bytes_sent"].values() for k in per}
+    assert purposes == {"ps_push", "ps_control"}
