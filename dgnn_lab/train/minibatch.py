@@ -255,7 +255,8 @@ class MinibatchWorker:
         x = store.fetch(s.n_id)
         t2 = time.perf_counter()
         st = store.take_stats()
-        stats = {"sample_s": t1 - t0, "fetch_s": t2 - t1, "remote_requests": st["remote_requests"] + s.requests,
+        stats = {"sample_t0": t0, "fetch_t0": t1, "sample_s": t1 - t0, "fetch_s": t2 - t1,
+                 "remote_requests": st["remote_requests"] + s.requests,
                  "remote_rows_fetched": st["remote_rows_fetched"], "cache_hits": st["cache_hits"],
                  "cache_lookups": st["cache_lookups"], "sample_requests": s.requests,
                  "sample_remote_nodes": s.remote_nodes, "input_nodes": int(s.n_id.numel())}
@@ -368,6 +369,7 @@ def worker_main(ctx, config: dict) -> dict:
     if w.pcomm is not None:
         w.pcomm.take_epoch_stats()
 
+    origin = time.perf_counter()
     epoch = -1
     for epoch in range(cfg.epochs):
         t0 = time.perf_counter()
@@ -390,12 +392,17 @@ def worker_main(ctx, config: dict) -> dict:
                 t1 = time.perf_counter()
                 ls, n = w.train_step(batch, straggler)
                 train_s = time.perf_counter() - t1
+                wait_s = comm.elapsed("wait") - wait0
                 loss_sum += ls
                 count += n
+                # stage start times (seconds since the worker's clock origin) let a timeline place the
+                # preparation of step i+1 under the training of step i; wait_s is the tail of train_s
                 rec = {"type": "step", "epoch": epoch, "step": i, **{k: batch.stats[k] for k in
-                       ("sample_s", "fetch_s", "remote_requests", "remote_rows_fetched", "cache_hits")},
-                       "train_s": train_s, "wait_s": comm.elapsed("wait") - wait0, "queue_s": queue_s,
-                       "seeds": int(batch.seeds.numel())}
+                       ("sample_s", "fetch_s", "remote_requests", "remote_rows_fetched", "cache_hits",
+                        "cache_lookups")},
+                       "train_s": train_s, "wait_s": wait_s, "queue_s": queue_s, "seeds": int(batch.seeds.numel()),
+                       "sample_t0": batch.stats["sample_t0"] - origin, "fetch_t0": batch.stats["fetch_t0"] - origin,
+                       "train_t0": t1 - origin, "wait_t0": t1 + train_s - wait_s - origin}
                 ctx.emit(rec)
                 for k in STEP_SUMS:
                     sums[k] += rec.get(k, batch.stats.get(k, 0))
