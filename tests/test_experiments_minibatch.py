@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dgnn_lab import datasets
-from dgnn_lab.train.experiments import cache_sweep, run_variants
+from dgnn_lab.train.experiments import cache_sweep, minibatch_study, run_variants
 
 BASE = {"dataset": "csbm", "dataset_args": {"num_nodes": 400, "num_features": 8, "avg_degree": 6}, "workers": 2,
         "mode": "minibatch", "model": "sage", "fanouts": [4, 3], "batch_size": 40, "epochs": 2, "eval_every": 2,
@@ -13,13 +13,39 @@ BASE = {"dataset": "csbm", "dataset_args": {"num_nodes": 400, "num_features": 8,
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    return cache_sweep(BASE, policies=("none", "degree"), sizes=(0.3, 1.0),
-                       run_dir=str(tmp_path_factory.mktemp("sweep") / "run"))
+def study(tmp_path_factory):
+    """One launch: seed splits, caches (none, degree 0.3, degree 1.0) and pipelining, sharing the baseline."""
+    return minibatch_study(BASE, cache_policies=("none", "degree"), cache_sizes=(0.3, 1.0),
+                           run_dir=str(tmp_path_factory.mktemp("study") / "run"))
 
 
-def test_cache_sweep_measures_traffic_and_never_changes_the_model(sweep):
-    t = sweep.set_index("variant")
+def test_study_runs_every_variant_once_in_one_launch(study):
+    assert list(study.results) == ["local", "chunk", "degree 0.3", "degree 1", "pipeline on"]
+    dirs = {r.run_dir for r in study.results.values()}
+    assert len(dirs) == 1
+    for name, r in study.results.items():
+        assert r.status == "done" and {x["variant"] for x in r.records if "variant" in x} == {name}
+        assert sorted(r.epochs()["epoch"].unique().tolist()) == [0, 1]
+    # the baseline is shared: the no-cache row, the local split and pipelining off are the same run
+    none = study.caches.set_index("variant").loc["none", "bytes_fetched"]
+    assert none == study.seed_split.set_index("seed_split").loc["local", "bytes_fetched"]
+    assert none == study.pipeline.set_index("pipeline").loc[False, "bytes_fetched"]
+
+
+def test_naive_split_fetches_more_and_pipelining_is_measured(study):
+    split = study.seed_split.set_index("seed_split")
+    assert split.loc["local", "seeds_local"] > split.loc["chunk", "seeds_local"]
+    assert split.loc["chunk", "rows_fetched"] > split.loc["local", "rows_fetched"]
+    assert split.loc["chunk", "sample_bytes"] > split.loc["local", "sample_bytes"]
+    pipe = study.pipeline.set_index("pipeline")
+    assert pipe.loc[False, "speedup"] == 1.0
+    assert pipe.loc[True, "speedup"] == pytest.approx(pipe.loc[False, "loop_s"] / pipe.loc[True, "loop_s"])
+    for row in pipe.itertuples():  # overlap = stage seconds - loop seconds, per worker, summed
+        assert row.loop_s > 0 and row.sample_s > 0 and row.fetch_s > 0 and row.train_s > 0
+
+
+def test_cache_sweep_measures_traffic_and_never_changes_the_model(study):
+    t = study.caches.set_index("variant")
     assert list(t.index) == ["none", "degree 0.3", "degree 1"]
     width = datasets.load("csbm", **BASE["dataset_args"]).num_features * 4  # float32 feature rows
     for name, row in t.iterrows():

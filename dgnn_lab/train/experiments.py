@@ -10,12 +10,14 @@ and split into one :class:`~dgnn_lab.dist.RunResult` per variant, exactly as if 
 * :func:`cache_sweep`: cache policy x capacity -> measured hit rate, rows and bytes fetched per epoch, saving;
 * :func:`pipeline_comparison`: pipelining off vs on -> stage seconds, overlap, loop time, speedup;
 * :func:`seed_split_comparison`: locality-aware vs chunked seed split -> remote rows, bytes, time;
+* :func:`minibatch_study`: all three in one launch, sharing the baseline run (notebook 05);
 * :func:`minibatch_metrics`: the per-epoch figures of one mini-batch run (the rows of those tables).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -24,8 +26,8 @@ from dgnn_lab.sampling.cache import CACHE_POLICIES, check_cache_fraction, check_
 from dgnn_lab.train.api import entry_for, make_config
 from dgnn_lab.train.config import TrainConfig
 
-__all__ = ["cache_sweep", "minibatch_metrics", "pipeline_comparison", "run_variants", "seed_split_comparison",
-           "variants_worker"]
+__all__ = ["MinibatchStudy", "cache_sweep", "minibatch_metrics", "minibatch_study", "pipeline_comparison",
+           "run_variants", "seed_split_comparison", "variants_worker"]
 
 ENTRY = "dgnn_lab.train.experiments:variants_worker"
 
@@ -149,17 +151,26 @@ def cache_sweep(base: TrainConfig | Mapping | None, *, policies: Iterable[str] =
     ``cache_size``, the :func:`minibatch_metrics` and ``bytes_saved`` (fraction of the no-cache run's feature
     bytes not fetched; NaN without a ``none`` run). Identical seeds everywhere, so the runs sample the same
     batches and differ only in where the rows come from."""
+    variants, cols = _cache_variants(policies, sizes)
+    return _cache_table(run_variants(base, variants, run_dir=run_dir), cols)
+
+
+def _cache_variants(policies: Iterable[str], sizes: Sequence[float]) -> tuple[dict, dict]:
     policies = [check_cache_policy(p) for p in policies]
     sizes = [check_cache_fraction(s) for s in sizes]
     if not policies or not sizes:
-        raise ValueError(f"cache_sweep needs at least one policy and one size, got {policies} and {sizes}")
+        raise ValueError(f"a cache sweep needs at least one policy and one size, got {policies} and {sizes}")
     variants, cols = {}, {}
     for p in policies:
         for s in ([0.0] if p == "none" else sizes):
             name = "none" if p == "none" else f"{p} {s:g}"
             variants[name] = {"mode": "minibatch", "cache": p, "cache_size": s}
             cols[name] = {"policy": p, "cache_size": s}
-    table = _table(run_variants(base, variants, run_dir=run_dir), cols)
+    return variants, cols
+
+
+def _cache_table(results: Mapping[str, Any], cols: Mapping[str, dict]) -> pd.DataFrame:
+    table = _table(results, cols)
     base_bytes = table.loc[table["policy"] == "none", "bytes_fetched"]
     table["bytes_saved"] = 1.0 - table["bytes_fetched"] / float(base_bytes.iloc[0]) if len(base_bytes) and \
         float(base_bytes.iloc[0]) > 0 else float("nan")
@@ -175,6 +186,10 @@ def pipeline_comparison(base: TrainConfig | Mapping | None, *, run_dir: str | No
                               "on": {"mode": "minibatch", "pipeline": True}}, run_dir=run_dir)
     if results is not None:
         results.update(res)
+    return _pipeline_table(res)
+
+
+def _pipeline_table(res: Mapping[str, Any]) -> pd.DataFrame:
     table = _table(res, {"off": {"pipeline": False}, "on": {"pipeline": True}})
     table["speedup"] = float(table.loc[0, "loop_s"]) / table["loop_s"]
     return table
@@ -189,6 +204,10 @@ def seed_split_comparison(base: TrainConfig | Mapping | None, *, run_dir: str | 
                               "chunk": {"mode": "minibatch", "seed_split": "chunk"}}, run_dir=run_dir)
     if results is not None:
         results.update(res)
+    return _split_table(res)
+
+
+def _split_table(res: Mapping[str, Any]) -> pd.DataFrame:
     table = _table(res, {"local": {"seed_split": "local"}, "chunk": {"seed_split": "chunk"}})
     local = []
     for r in res.values():
@@ -197,3 +216,35 @@ def seed_split_comparison(base: TrainConfig | Mapping | None, *, run_dir: str | 
         local.append(sum(int(x.get("seeds_local", 0)) for x in starts) / total if total else float("nan"))
     table["seeds_local"] = local
     return table
+
+
+@dataclass
+class MinibatchStudy:
+    """The tables of :func:`minibatch_study` and the ``RunResult`` of every variant (``results``)."""
+
+    seed_split: pd.DataFrame
+    caches: pd.DataFrame
+    pipeline: pd.DataFrame
+    results: dict = field(default_factory=dict)
+
+
+def minibatch_study(base: TrainConfig | Mapping | None, *, cache_policies: Iterable[str] = CACHE_POLICIES,
+                    cache_sizes: Sequence[float] = (0.1, 0.5), run_dir: str | None = None) -> MinibatchStudy:
+    """Seed splits, caches and pipelining in ONE launch: the tables of :func:`seed_split_comparison`,
+    :func:`cache_sweep` and :func:`pipeline_comparison`, sharing one baseline run (``base`` with seed split
+    ``local``, no cache, no pipelining), which appears in all three. Saves two launches' process start-up and
+    imports, which on a small machine cost more than a small run's training."""
+    baseline = {"mode": "minibatch", "seed_split": "local", "cache": "none", "cache_size": 0.0, "pipeline": False}
+    cache_variants, cache_cols = _cache_variants(cache_policies, cache_sizes)
+    variants: dict[str, dict] = {"local": baseline, "chunk": {**baseline, "seed_split": "chunk"}}
+    for name, over in cache_variants.items():
+        if name != "none":
+            variants[name] = {**baseline, **over}
+    variants["pipeline on"] = {**baseline, "pipeline": True}
+    res = run_variants(base, variants, run_dir=run_dir)
+    caches = {name: res["local" if name == "none" else name] for name in cache_variants}
+    return MinibatchStudy(
+        seed_split=_split_table({"local": res["local"], "chunk": res["chunk"]}),
+        caches=_cache_table(caches, cache_cols),
+        pipeline=_pipeline_table({"off": res["local"], "on": res["pipeline on"]}),
+        results=res)
