@@ -233,6 +233,9 @@ def test_equal_steps_pipelining_and_the_summary(launched):
         assert per_rank[0] == per_rank[1] and len(per_rank[0]) == 3 * 4     # 4 steps everywhere, 3 epochs
         assert sum(r["seeds"] for r in steps if r["epoch"] == 0) == 181      # each seed once per epoch
         assert any(r["seeds"] == 0 for r in steps)                           # the zero-weight step
+        for r in steps:                  # stage start times for the timeline: wait is the tail of train
+            assert r["sample_t0"] <= r["fetch_t0"] and r["train_t0"] <= r["wait_t0"]
+            assert r["wait_t0"] + r["wait_s"] == pytest.approx(r["train_t0"] + r["train_s"])
         eps = [r for r in launched.records if r["type"] == "epoch" and r.get("case") == case]
         assert len(eps) == 6
         for r in eps:
@@ -267,6 +270,7 @@ def test_unequal_steps_end_in_a_clear_timeout_not_a_hang(tmp_path):
 @pytest.mark.slow
 def test_cli_minibatch_json_and_cora_accuracy(planetoid_root, tmp_path, capsys):
     from dgnn_lab.cli import main
+    from dgnn_lab.cli.train import report, training_summary
 
     rc = main(["train", "--dataset", "cora", "--data-root", str(planetoid_root), "--mode", "minibatch",
                "--model", "sage", "--fanouts", "10,5", "--batch-size", "32", "--epochs", "20", "--eval-every", "2",
@@ -279,3 +283,5 @@ def test_cli_minibatch_json_and_cora_accuracy(planetoid_root, tmp_path, capsys):
         for k in ("sample_s", "fetch_s", "train_s", "remote_rows_fetched", "remote_requests"):
             assert k in w, k
     assert out["test_acc_at_best_val"] >= 0.78, out["test_acc_at_best_val"]
+    text = report(training_summary(RunResult.load(tmp_path / "run")))
+    assert "pipeline on; cache hit rate" in text and "rows fetched" in text
