@@ -184,13 +184,23 @@ def _every_other():
     return EveryOther
 
 
+def _blocking_pipegcn():
+    class BlockingPipeGCN(PipelinedHalo):
+        overlap = False
+    return BlockingPipeGCN
+
+
 def _small_cases() -> list[dict]:
     register_strategy("test-every-other", _every_other())
+    register_strategy("test-blocking", _blocking_pipegcn())
     try:
         custom = TrainConfig(**CSBM, mode="full-stale", staleness=2, strategy="test-every-other").to_dict()
+        blocking = [TrainConfig(**CSBM, mode="full-stale", strategy="test-blocking", **kw).to_dict()
+                    for kw in ({"staleness": 1}, {"staleness": 2, "smoothing": 0.5, "quantize": "int8"})]
     finally:
         from dgnn_lab.train import protocols
         protocols._REGISTRY.pop("test-every-other", None)
+        protocols._REGISTRY.pop("test-blocking", None)
     return [
         {**CSBM, "mode": "full-sync"},                                            # 0
         {**CSBM, "mode": "full-stale", "staleness": 0},                           # 1
@@ -201,10 +211,14 @@ def _small_cases() -> list[dict]:
         {**CSBM, "mode": "full-sync", "quantize": "fp16"},                        # 6
         {**CSBM, "mode": "full-stale", "staleness": 2, "skip_threshold": 0.2},    # 7
         custom,                                                                   # 8
+        blocking[0],                                                              # 9
+        {**CSBM, "mode": "full-stale", "staleness": 2, "smoothing": 0.5, "quantize": "int8"},  # 10
+        blocking[1],                                                              # 11
     ]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_protocols_exact_where_they_must_be_and_bytes_at_wire_size(tmp_path):
     cases = _small_cases()
     workers = CSBM["workers"]
@@ -242,6 +256,13 @@ def test_protocols_exact_where_they_must_be_and_bytes_at_wire_size(tmp_path):
     ages = _ages(eps[4])
     assert ages[0] == {0: 2 * halo_rows} and all(ages[e] == {1: 2 * halo_rows} for e in range(1, EPOCHS))
 
+    # PipeGCN's overlapped transfers (non-blocking isend/irecv) give exactly the blocking exchange's numbers
+    for fast, slow in ((4, 9), (10, 11)):
+        np.testing.assert_array_equal(loss[fast], loss[slow])
+        np.testing.assert_array_equal(_halo_matrix(eps[fast], workers), _halo_matrix(eps[slow], workers))
+    assert all(_ages(eps[10])[e] == {min(e, 2): 2 * halo_rows} for e in range(EPOCHS))
+    np.testing.assert_array_equal(_halo_matrix(eps[10], workers), want(10))
+
     # 4. Sancus S = 2: no aggregated row older than 2 epochs; skipped blocks save forward bytes, flags cost 1 byte
     ages7 = _ages(eps[7])
     assert max(a for d in ages7.values() for a in d) <= 2
@@ -264,6 +285,7 @@ def test_protocols_exact_where_they_must_be_and_bytes_at_wire_size(tmp_path):
 # --------------------------------------------------------------------------------------------- CLI
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_cli_stale_int8_json_has_wire_bytes_and_staleness(tmp_path, capsys):
     from dgnn_lab.cli import main
     from dgnn_lab.cli.train import report
@@ -294,23 +316,27 @@ def test_cli_stale_int8_json_has_wire_bytes_and_staleness(tmp_path, capsys):
 # -------------------------------------------------------------------------------------------- Cora
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~1.5 min on a quiet 2-core machine; several times that when it is shared
 def test_cora_three_workers_accuracy_and_bytes_against_synchronous(planetoid_root, tmp_path):
     """The paper's GCN setting on 3 workers (METIS): PipeGCN staleness 1 within 2 points of synchronous, BNS
     p = 0.1 within 3 points on at most a fifth of the halo bytes, int8 rows at most 30 % of float32's."""
     base = {"dataset": "cora", "dataset_args": {"root": str(planetoid_root)}, "workers": 3, "partition": "metis",
-            "epochs": 200, "eval_every": 2, "seed": 0}
+            "epochs": 200, "eval_every": 4, "seed": 0}
+    # int8 bytes per epoch do not depend on training, so 10 epochs are enough for its ratio
     cases = [{**base, "mode": "full-sync"}, {**base, "mode": "full-stale", "staleness": 1},
-             {**base, "mode": "full-bns", "bns_p": 0.1}, {**base, "mode": "full-sync", "quantize": "int8"}]
+             {**base, "mode": "full-bns", "bns_p": 0.1},
+             {**base, "mode": "full-sync", "quantize": "int8", "epochs": 10, "eval_every": 0}]
     result = run("tests.test_protocols:several_cases", {"cases": cases}, 3, run_dir=tmp_path / "run",
                  timeout_s=300)
     assert result.status == "done"
-    acc, halo = [], []
+    acc, halo = [], []  # halo bytes per epoch
     for i in range(len(cases)):
         eps = [r for r in _epochs(result, i) if r["rank"] == 0 and r["val_acc"] is not None]
-        best = max(eps, key=lambda r: (r["val_acc"], -r["epoch"]))
-        acc.append(best["test_acc"])
-        halo.append(int(_halo_matrix(_epochs(result, i), 3).sum()))
-    print("test acc at best val", acc, "halo bytes", halo)
+        if eps:
+            best = max(eps, key=lambda r: (r["val_acc"], -r["epoch"]))
+            acc.append(best["test_acc"])
+        halo.append(_halo_matrix(_epochs(result, i), 3).sum() / cases[i]["epochs"])
+    print("test acc at best val", acc, "halo bytes per epoch", halo)
     assert acc[0] >= 0.77
     assert acc[1] >= acc[0] - 0.02, acc
     assert acc[2] >= acc[0] - 0.03, acc

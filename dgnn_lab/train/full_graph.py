@@ -165,6 +165,7 @@ def worker_main(ctx, config: dict) -> dict:
                   "peak_mem_bytes": ctx.peak_mem_bytes(), "events": stats["events"]})
         if float(metrics[1]) > 0:
             break
+    halo.close()  # a pipelined protocol may still have transfers in flight
     if ps is not None:
         ps.finish()
     return {"epochs_run": epoch + 1}

@@ -23,10 +23,12 @@ bns        full-bns              a random fraction p (``bns_p``) of each boundar
 ``quantize`` (fp16 / int8) applies to every strategy's forward rows and returned gradients (see
 :mod:`dgnn_lab.train.compression`); staleness 0 (and p = 1) is the synchronous exchange exactly.
 
-**Blocking, not overlapped.** Every exchange here is the communicator's blocking all-to-all, so the *semantics*
-of PipeGCN are exact (the layer uses epoch ``t - S`` rows and gradients) but the transfer is not hidden behind
-computation: its time per epoch is the synchronous one. What staleness buys in this lab is shown by Sancus
-(skipped blocks: fewer bytes and fewer rows) and by the accuracy cost of stale inputs.
+**Overlap.** PipeGCN's transfers of epochs ``t >= 1`` are non-blocking point-to-point operations posted as
+soon as rows (or gradients) are ready and waited for ``S`` epochs later, when they are used: the transfer runs
+while the worker computes, and no barrier precedes it. What is left of it shows as ``wait``. Sancus and BNS use
+the communicator's blocking exchange (a barrier, then the transfer): what they save is bytes and rows, and
+time only insofar as the transfer was the bottleneck. On a loopback machine with few cores the transfer is
+cheap and the overlap competes with computation for the same cores, so the time it saves is small here.
 
 **BNS sampling** is a shared seed per ``(seed, epoch, sender, receiver)`` (:func:`bns_positions`): both sides
 derive the same positions, so no indices cross the wire. One sample per epoch serves every layer (boundary
@@ -135,6 +137,9 @@ class HaloStrategy:
                 "staleness_hist": {str(a): n for a, n in sorted(self._ages.items())},
                 "staleness": mean}
 
+    def close(self) -> None:
+        """After the last epoch: finish anything still in flight (the loop calls it once)."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(codec={self.codec.name}, staleness={self.staleness})"
 
@@ -179,48 +184,129 @@ def _returned_gradient(strategy: HaloStrategy, layer: int, grad_halo: Tensor) ->
 
 # --------------------------------------------------------------------------------------- PipeGCN
 
+class _InFlight:
+    """Rows posted with non-blocking ``isend``/``irecv`` (PipeGCN's overlap): ``result()`` waits for them (time
+    charged to ``wait``: the transfer itself ran behind the computation) and decodes them once."""
+
+    def __init__(self, works: list, bufs: list[Tensor], keep: list[Tensor], finish) -> None:
+        self.works, self.bufs, self.keep, self.finish, self.value = works, bufs, keep, finish, None
+
+    def result(self, comm) -> Tensor:
+        if self.value is None:
+            with comm.phase("wait"):
+                for w in self.works:
+                    w.wait()
+            self.value = self.finish(self.bufs)
+            self.works, self.bufs, self.keep = [], [], []
+        return self.value
+
+
 class PipelinedHalo(HaloStrategy):
     """PipeGCN: layer ``l`` at epoch ``t`` aggregates the boundary rows of epoch ``max(0, t - S)`` and applies
     the boundary gradients returned in epoch ``max(0, t - S)``; fresh rows and gradients still travel every
     epoch (for use ``S`` epochs later). ``smoothing`` ``g > 0`` replaces each by a moving average
-    ``m <- g m + (1 - g) x`` (PipeGCN-GF). ``S = 0`` is the synchronous exchange."""
+    ``m <- g m + (1 - g) x`` (PipeGCN-GF). ``S = 0`` is the synchronous exchange; epoch 0 is synchronous.
+
+    With ``overlap`` (default) the transfers of epochs ``t >= 1`` are non-blocking point-to-point operations
+    (``isend``/``irecv`` with a tag per layer, direction and epoch slot) posted when the rows or gradients are
+    ready and waited for only when they are used, ``S`` epochs later: the transfer runs while the worker
+    computes. The bytes are counted when posted (purposes ``halo_fwd/L{l}``, ``halo_bwd/L{l}`` as usual) and
+    the remaining wait is charged to ``wait``. ``overlap = False`` uses the blocking exchange instead (same
+    numbers, no overlap): a reference for tests and for measuring what the overlap buys."""
 
     name = "pipegcn"
+    overlap = True
 
     def setup(self, graph: LocalGraph, comm, num_layers: int) -> None:
         super().setup(graph, comm, num_layers)
-        self._rows_by_epoch: list[dict[int, Tensor]] = [dict() for _ in range(num_layers)]
-        self._grads_by_epoch: list[dict[int, Tensor]] = [dict() for _ in range(num_layers)]
+        self._rows_by_epoch: list[dict[int, Any]] = [dict() for _ in range(num_layers)]
+        self._grads_by_epoch: list[dict[int, Any]] = [dict() for _ in range(num_layers)]
         self._smooth_rows: list[Tensor | None] = [None] * num_layers
         self._smooth_grads: list[Tensor | None] = [None] * num_layers
 
-    def _pick(self, store: dict[int, Tensor], fresh: Tensor, smooth: list, layer: int) -> Tensor:
+    def _resolve(self, x: Any) -> Tensor:
+        return x.result(self.comm) if isinstance(x, _InFlight) else x
+
+    def _pick(self, store: dict[int, Any], fresh: Any, smooth: list, layer: int) -> Tensor:
         t = self.epoch
         store[t] = fresh
         used_epoch = max(0, t - self.staleness)
         for e in [e for e in store if e < used_epoch]:
-            del store[e]
-        used = store[used_epoch]
+            self._resolve(store.pop(e))  # nothing stays in flight unwaited
+        used = self._resolve(store[used_epoch])
+        store[used_epoch] = used
         if self.smoothing > 0:
             prev = smooth[layer]
             used = used if prev is None else self.smoothing * prev + (1.0 - self.smoothing) * used
             smooth[layer] = used
         return used
 
+    def _post(self, blocks: list[Tensor], recv_rows: list[int], purpose: str, slot: int, finish) -> _InFlight:
+        """Start the non-blocking exchange of ``blocks`` (one per peer) and return the handle."""
+        import torch.distributed as dist
+
+        comm, me, codec = self.comm, self.graph.part, self.codec
+        width = blocks[0].shape[1]
+        wire = [codec.encode(b).contiguous() for b in blocks]
+        bufs = [torch.empty((0 if q == me else n, codec.wire_width(width)), dtype=wire[0].dtype,
+                            device=wire[0].device) for q, n in enumerate(recv_rows)]
+        tag = 1000 + slot
+        ops = []
+        for q in range(len(blocks)):
+            if q == me:
+                continue
+            if bufs[q].shape[0]:
+                ops.append(dist.P2POp(dist.irecv, bufs[q], q, tag=tag))
+            if wire[q].shape[0]:
+                ops.append(dist.P2POp(dist.isend, wire[q], q, tag=tag))
+        with comm.phase("comm"):
+            works = dist.batch_isend_irecv(ops) if ops else []
+        for q in range(len(blocks)):
+            if q != me:  # wire sizes, as the blocking exchange counts them (Communicator._count)
+                comm._count("sent", q, purpose, wire[q].numel() * wire[q].element_size())
+                comm._count("recv", q, purpose, bufs[q].numel() * bufs[q].element_size())
+        return _InFlight(works, bufs, wire, lambda bs: finish([codec.decode(b, width) for b in bs]))
+
+    def _slot(self, layer: int, direction: int) -> int:
+        return (layer * 2 + direction) * (self.staleness + 1) + self.epoch % (self.staleness + 1)
+
     def exchange(self, owned: Tensor, layer: int) -> Tensor:
         if self.staleness == 0:
             return super().exchange(owned, layer)
         g = self.graph
         blocks = [owned.detach().index_select(0, idx) for idx in g.send_index]
-        fresh = torch.cat(_exchange_blocks(self, blocks, g.recv_counts, f"halo_fwd/L{layer}"))
+        purpose = f"halo_fwd/L{layer}"
+        if self.overlap and self.epoch > 0:
+            fresh: Any = self._post(blocks, g.recv_counts, purpose, self._slot(layer, 0), torch.cat)
+        else:
+            fresh = torch.cat(_exchange_blocks(self, blocks, g.recv_counts, purpose))
         used = self._pick(self._rows_by_epoch[layer], fresh, self._smooth_rows, layer)
         self.record(layer, sum(g.recv_counts), {min(self.epoch, self.staleness): g.num_halo})
         return CachedHalo.apply(owned, used, self, layer)
 
     def backward_halo(self, layer: int, grad_halo: Tensor) -> Tensor:
         """Return this epoch's halo gradients to their owners; apply those of epoch ``max(0, t - S)``."""
-        fresh = _returned_gradient(self, layer, grad_halo)
+        g = self.graph
+        if self.overlap and self.epoch > 0:
+            blocks = list(torch.split(grad_halo, g.recv_counts))
+            shape = (g.num_owned, grad_halo.shape[1])
+
+            def gather(back: list[Tensor]) -> Tensor:
+                out = grad_halo.new_zeros(shape)
+                for q, idx in enumerate(g.send_index):
+                    if q != g.part and idx.numel():
+                        out.index_add_(0, idx, back[q])
+                return out
+
+            fresh: Any = self._post(blocks, g.send_counts, f"halo_bwd/L{layer}", self._slot(layer, 1), gather)
+        else:
+            fresh = _returned_gradient(self, layer, grad_halo)
         return self._pick(self._grads_by_epoch[layer], fresh, self._smooth_grads, layer)
+
+    def close(self) -> None:
+        for store in (*self._rows_by_epoch, *self._grads_by_epoch):
+            for e in list(store):
+                store[e] = self._resolve(store[e])
 
 
 # ---------------------------------------------------------------------------------------- Sancus
