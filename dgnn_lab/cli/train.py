@@ -75,6 +75,9 @@ def register(sub) -> argparse.ArgumentParser:
                                                                  "(default: none)")
     mb.add_argument("--cache-size", type=float, default=0.1, metavar="F",
                     help="cache capacity as a fraction of remote nodes (default: 0.1)")
+    mb.add_argument("--equal-steps", action=argparse.BooleanOptionalAction, default=True,
+                    help="every worker runs the same number of steps per epoch (default); --no-equal-steps shows the "
+                         "classic hang of uneven step counts, ended by --timeout")
     mb.add_argument("--pipeline", action=argparse.BooleanOptionalAction, default=False,
                     help="overlap sampling and feature fetching of the next batch with training (default: off)")
     pr = p.add_argument_group("communication protocol")
@@ -119,7 +122,8 @@ def _config(args: argparse.Namespace):
                            threads_per_worker=args.threads, timeout_s=args.timeout, run_dir=args.run_dir,
                            fanouts=_fanouts(args.fanouts), batch_size=args.batch_size, seed_split=args.seed_split,
                            remote_sampling=args.remote_sampling, cache=args.cache, cache_size=args.cache_size,
-                           pipeline=args.pipeline, staleness=args.staleness, skip_threshold=args.skip_threshold,
+                           pipeline=args.pipeline, equal_steps=args.equal_steps, staleness=args.staleness,
+                           skip_threshold=args.skip_threshold,
                            smoothing=args.smoothing, bns_p=args.bns_p, quantize=args.quantize,
                            local_sgd_period=args.local_sgd_period, local_sgd_correction=args.local_sgd_correction,
                            sync=args.sync, straggler=args.straggler)
