@@ -11,6 +11,7 @@ from dgnn_lab.graph import to_undirected
 from dgnn_lab.partition import partition
 from dgnn_lab.sampling import NeighborLoader
 from dgnn_lab.viz.minibatch import (
+    PLACEMENT_COLORS,
     PLACEMENT_NAMES,
     STAGES,
     cache_sweep_figure,
@@ -125,6 +126,8 @@ def test_placement_groups_and_tree():
     assert set(drawn) == set(PLACEMENT_NAMES)  # 4 full hops from one seed leave the 1-hop halo
     tree_groups = groups[torch.tensor([int(v) for t in fig.data[1:] for v, *_ in t.customdata])]
     assert [int((tree_groups == k).sum()) for k in range(3)] == [drawn[n] for n in PLACEMENT_NAMES]
+    colors = {t.name: t.marker.color for t in fig.data[1:]}
+    assert colors == dict(zip(PLACEMENT_NAMES, PLACEMENT_COLORS, strict=True))  # fixed per category
     assert f"seed {int(seeds[0])}" in fig.layout.title.text
     with pytest.raises(ValueError, match="rank must be in"):
         placement_groups(plan, 3)

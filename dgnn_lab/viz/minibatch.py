@@ -31,8 +31,8 @@ from torch import Tensor
 
 from dgnn_lab.viz.sampling import computation_tree_figure
 
-__all__ = ["FIGURE_SPECS", "PLACEMENT_NAMES", "STAGES", "STAGE_COLORS", "cache_sweep_figure", "has_steps",
-           "placement_groups", "placement_tree_figure", "stage_timeline_figure", "stage_totals_figure",
+__all__ = ["FIGURE_SPECS", "PLACEMENT_COLORS", "PLACEMENT_NAMES", "STAGES", "STAGE_COLORS", "cache_sweep_figure",
+           "has_steps", "placement_groups", "placement_tree_figure", "stage_timeline_figure", "stage_totals_figure",
            "step_summary", "step_table"]
 
 Record = Mapping[str, Any]
@@ -41,6 +41,7 @@ STAGES = ("sample", "fetch", "train", "wait")
 STAGE_COLORS = {"sample": "#72B7B2", "fetch": "#F58518", "train": "#4C78A8", "wait": "#E45756"}
 _LANE = {"sample": "prepare", "fetch": "prepare", "train": "train", "wait": "train"}
 PLACEMENT_NAMES = ("own", "halo", "remote")
+PLACEMENT_COLORS = ("#2ca02c", "#ff7f0e", "#d62728")  # free, replicated or fetched, fetched
 _POLICY_COLORS = {"none": "#7f7f7f", "degree": "#1f77b4", "presample": "#d62728"}
 
 
@@ -257,7 +258,8 @@ def placement_tree_figure(batch, plan, rank: int, seed_index: int = 0, *, hops: 
     gid = batch.n_id
     counts = torch.bincount(groups[gid], minlength=3).tolist()
     return computation_tree_figure(
-        batch, seed_index, groups=groups, group_names=PLACEMENT_NAMES, max_nodes=max_nodes,
+        batch, seed_index, groups=groups, group_names=PLACEMENT_NAMES, group_colors=PLACEMENT_COLORS,
+        max_nodes=max_nodes,
         title=title or (f"seed {seed}'s computation tree seen from worker {rank} (batch: {counts[0]} own, "
                         f"{counts[1]} halo, {counts[2]} remote nodes)"))
 

@@ -82,12 +82,13 @@ def _tree_layout(tree: pd.DataFrame) -> tuple[list[float], list[float]]:
 
 def computation_tree_figure(batch, seed_index: int = 0, *, groups: Tensor | Sequence[int] | None = None,
                             group_names: Sequence[str] | None = None, max_nodes: int = 500,
-                            title: str | None = None) -> go.Figure:
+                            title: str | None = None, group_colors: Sequence[str] | None = None) -> go.Figure:
     """One seed's sampled computation tree, the seed on the left and hop ``h`` in column ``h``.
 
     Colours: the hop at which the tree node sits, or ``groups[global_id]`` (category ids, named by
     ``group_names``), e.g. where each node lives for a distributed worker (own, halo, remote). Nodes that
-    occur more than once in the tree (reached along several paths) are drawn as diamonds.
+    occur more than once in the tree (reached along several paths) are drawn as diamonds. ``group_colors[c]``
+    fixes category ``c``'s colour (so figures showing different subsets of the categories agree).
     """
     tree = computation_tree(batch, seed_index, max_nodes)
     xs, ys = _tree_layout(tree)
@@ -107,7 +108,9 @@ def computation_tree_figure(batch, seed_index: int = 0, *, groups: Tensor | Sequ
         names = list(group_names or [])
         keys = sorted(set(cat))
         label = {c: (names[c] if 0 <= c < len(names) else f"group {c}") for c in keys}
-        color = {c: GROUP_COLORS[i % len(GROUP_COLORS)] for i, c in enumerate(keys)}
+        fixed = list(group_colors or [])
+        color = {c: (fixed[c] if 0 <= c < len(fixed) else GROUP_COLORS[i % len(GROUP_COLORS)])
+                 for i, c in enumerate(keys)}
     else:
         cat = tree["depth"].tolist()
         keys = sorted(set(cat))
