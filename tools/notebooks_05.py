@@ -88,8 +88,9 @@ md(r"""
 ## 2 · A live run
 
 `live_train` starts the workers and returns the dashboard at once. Besides the figures of notebook 03 it
-shows the **stage timeline**: for each worker, every step's *sample*, *fetch*, *train* and *wait* (waiting
-for the other worker at the gradient all-reduce), end to end.
+shows the **stage timeline**: for each worker two lanes, *prepare* (every step's *sample* and *fetch*) and
+*train* (*train*, then *wait*: waiting for the other worker at the gradient all-reduce), placed where they ran
+on that worker's clock. Without pipelining the lanes take turns.
 """)
 
 code(r"""
@@ -179,9 +180,16 @@ stage_totals_figure({"pipeline off": study.results["local"].records,
                      "pipeline on": study.results["pipeline on"].records})
 """)
 
+code(r"""
+from dgnn_lab.viz.minibatch import stage_timeline_figure
+
+stage_timeline_figure(study.results["pipeline on"].records, world_size=base["workers"])
+""")
+
 md(r"""
 What to look for: without pipelining the loop time is the sum of the stages (`overlap_s` about 0); with it,
-part of sampling and fetching runs under training (`overlap_s` > 0, summed over workers). Whether that makes
+part of sampling and fetching runs under training (`overlap_s` > 0, summed over workers): in the timeline the
+*prepare* lane of step `i + 1` sits under the *train* lane of step `i`. Whether that makes
 the loop faster depends on the machine: on a 2-core laptop the prefetch threads compete with the training
 threads for the same cores, so only time spent *waiting* (on the other worker's answers, on the network) can
 really be hidden, and on a busy machine the extra thread can even slow a small run down (`speedup` < 1).
