@@ -77,6 +77,12 @@ def test_timed_records_draw_prepare_and_train_lanes_where_they_ran():
     assert list(fig.layout.yaxis.categoryarray) == ["worker 0 · prepare", "worker 0 · train"]
     # step k+1's sampling starts when step k's training does: the overlap is visible as stacked lanes
     assert sample.base[1] == pytest.approx(train.base[0])
+    # prepare k+1 (k+1 .. k+1.8) overlaps train+wait k (k+1 .. k+1.9) for 0.8 s, twice
+    assert "overlapped training for 1.600 s (pipelined)" in fig.layout.title.text
+    seq = _steps(0, 0, 2, timed=True)
+    for k, r in enumerate(seq):  # sequential: prepare, then train, 2 s per step
+        r.update(sample_t0=2.0 * k, fetch_t0=2.0 * k + 0.4, train_t0=2.0 * k + 0.8, wait_t0=2.0 * k + 1.6)
+    assert "took turns" in stage_timeline_figure(seq).layout.title.text
 
 
 def test_step_summary_and_totals():

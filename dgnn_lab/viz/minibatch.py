@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import torch
@@ -115,9 +116,14 @@ def _stage_timeline_spec(records: Iterable[Record], *, world_size: int | None = 
     lanes: list[str] = []
     for rank in range(size):
         lanes += [f"worker {rank} · prepare", f"worker {rank} · train"] if timed else [f"worker {rank}"]
+    hidden = 0.0  # seconds of preparation that ran while the same worker trained (all workers)
     for rank, g in df.groupby("rank", sort=True):
         if timed:
             origin = min(float(g[f"{s}_t0"].min()) for s in STAGES)
+            p0, p1 = g["sample_t0"].to_numpy(float), (g["fetch_t0"] + g["fetch_s"]).to_numpy(float)
+            t0, t1 = g["train_t0"].to_numpy(float), (g["wait_t0"] + g["wait_s"]).to_numpy(float)
+            inter = np.minimum(p1[:, None], t1[None, :]) - np.maximum(p0[:, None], t0[None, :])
+            hidden += float(np.clip(inter, 0.0, None).sum())
             for s in STAGES:
                 base, width, y, text = bars[s]
                 base += [float(t) - origin for t in g[f"{s}_t0"]]
@@ -142,8 +148,12 @@ def _stage_timeline_spec(records: Iterable[Record], *, world_size: int | None = 
                          marker={"color": STAGE_COLORS[s], "line": {"width": 0.3, "color": "white"}},
                          hovertemplate="%{y}: %{customdata}<br>" + s + " %{x:.4f} s, from %{base:.4f} s"
                                        "<extra></extra>"))
-    how = ("stages where they ran (pipelined: next batch prepared during training)" if timed
-           else "stages laid end to end, step after step")
+    if not timed:
+        how = "stages laid end to end, step after step"
+    elif hidden > 1e-3:
+        how = f"stages where they ran: preparing the next batch overlapped training for {hidden:.3f} s (pipelined)"
+    else:
+        how = "stages where they ran: preparing and training took turns (no pipelining)"
     ep = f"epoch {shown[0]}" if len(shown) == 1 else (f"epochs {shown[0]}–{shown[-1]}" if shown else "no steps yet")
     note = ""
     if cores is not None and size > int(cores):
