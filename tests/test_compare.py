@@ -7,6 +7,7 @@ import json
 import shutil
 import time
 
+import plotly.graph_objects as go
 import pytest
 
 from dgnn_lab.dist import RunResult
@@ -200,6 +201,14 @@ def test_staleness_figure_counts_observations():
 
 # ------------------------------------------------------------------------------------------------- widget
 
+class _Handle:
+    def __init__(self, shown):
+        self.shown = shown
+
+    def update(self, obj):
+        self.shown.append(obj)
+
+
 def test_comparator_widget_reopens_cached_runs(first, launches):
     from dgnn_lab.widgets.comparator import StrategyComparator
 
@@ -214,6 +223,16 @@ def test_comparator_widget_reopens_cached_runs(first, launches):
     assert set(w.figures()) == {"accuracy_vs_bytes", "accuracy_vs_time", "frontier", "time_and_bytes"}
     assert len(w.results.children) == 5 and w.progress.value == 2
     assert "loaded from cache" in w.status_html.value
+    # static fallback (no widgets): the same runs, shown as plain figures and an HTML table
+    static = StrategyComparator(BASE, choices={"sync": "sync", "wide": CONFIGS[1][1]}, root=root, static=True)
+    assert static.run().wait(120).table["cached"].all() and len(launches) == before
+    shown = []
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr("IPython.display.display", lambda obj, **kw: shown.append(obj) or _Handle(shown))
+    static._ipython_display_()
+    monkey.undo()
+    assert sum(isinstance(o, go.Figure) for o in shown) == 4
+    assert any("test_acc_at_best_val" in o._repr_html_() for o in shown if hasattr(o, "_repr_html_"))
     with pytest.raises(ValueError, match="not among the choices"):
         StrategyComparator(BASE, choices=["sync", "int8"], selected=["ps"], static=False)
     with pytest.raises(ValueError, match="unknown preset 'fast'"):

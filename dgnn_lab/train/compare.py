@@ -228,9 +228,11 @@ def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
     the epochs run.
 
     ``s_per_epoch`` is the median over epochs of the slowest worker's epoch time, leaving out epoch 0 when a
-    run has more than two (it pays one-off costs). ``wait_share`` is all workers' waiting over all their epoch
-    time. ``staleness_*`` columns summarise any per-epoch ``staleness`` field the protocol records;
-    ``skipped_blocks`` and ``straggler_s`` (injected delay) are totals, where recorded.
+    run has more than two (it pays one-off costs). ``wait_share`` is the training workers' waiting over their
+    epoch time (a parameter server, which mostly waits by design, is left out). ``*staleness*`` columns give
+    the mean and max of any per-epoch staleness field the protocol records (``staleness``: halo rows' mean age;
+    ``grad_staleness``: rounds a gradient is late at the parameter server); ``skipped_blocks`` and
+    ``straggler_s`` (injected delay) are totals, where recorded.
     """
     s = result.summary()
     cfg = result.config or {}
@@ -238,8 +240,10 @@ def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
     secs = [x for x in s["epoch_seconds"] if x is not None]
     if len(secs) > 2:
         secs = secs[1:]
-    epoch_total = float(df["epoch_s"].fillna(0).sum()) if len(df) else 0.0
-    wait_total = float(df["wait_s"].fillna(0).sum()) if len(df) else 0.0
+    workers = cfg.get("workers")
+    trainers = df[df["rank"] < workers] if isinstance(workers, int) and len(df) else df  # not the server
+    epoch_total = float(trainers["epoch_s"].fillna(0).sum()) if len(trainers) else 0.0
+    wait_total = float(trainers["wait_s"].fillna(0).sum()) if len(trainers) else 0.0
     tests = [x for x in (df.sort_values("epoch")["test_acc"].dropna() if len(df) else [])]
     n_epochs = max(s["epochs"], 1)
     # what training itself moves: all but evaluation and the loss/stop metrics (runs evaluate at different rates)
