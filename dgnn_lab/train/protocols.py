@@ -28,7 +28,9 @@ soon as rows (or gradients) are ready and waited for ``S`` epochs later, when th
 while the worker computes, and no barrier precedes it. What is left of it shows as ``wait``. Sancus and BNS use
 the communicator's blocking exchange (a barrier, then the transfer): what they save is bytes and rows, and
 time only insofar as the transfer was the bottleneck. On a loopback machine with few cores the transfer is
-cheap and the overlap competes with computation for the same cores, so the time it saves is small here.
+cheap and the overlap competes with computation for the same cores: ``benchmarks/bench_protocols.py`` measured
+PipeGCN's time per epoch at sync's within noise (3 workers on a shared 2-core machine), and the per-epoch
+gradient all-reduce still makes every worker wait for a straggler.
 
 **BNS sampling** is a shared seed per ``(seed, epoch, sender, receiver)`` (:func:`bns_positions`): both sides
 derive the same positions, so no indices cross the wire. One sample per epoch serves every layer (boundary
@@ -78,9 +80,9 @@ class HaloStrategy:
     """The synchronous exact exchange, and the hooks every protocol has.
 
     The loop calls :meth:`setup` once, :meth:`begin_epoch` before each training forward, the object itself as
-    ``exchange(owned, graph, comm, layer)`` inside every layer (``layer=None``: evaluation, always exact) and
-    :meth:`end_epoch` for the record. Subclasses override :meth:`exchange` and call :meth:`record` to say
-    how many rows arrived and how old the aggregated rows are.
+    ``exchange(owned, graph, comm, layer)`` inside every layer (``layer=None``: evaluation, always exact),
+    :meth:`end_epoch` for the record and :meth:`close` after the last epoch. Subclasses override
+    :meth:`exchange` and call :meth:`record` to say how many rows arrived and how old the aggregated rows are.
     """
 
     name = "sync"
