@@ -285,3 +285,16 @@ def test_registered_strategies_become_presets_and_hash_by_code(monkeypatch):
 
     protocols.register_strategy("every-k", Other)  # new code under the same name: trained afresh
     assert tc.config_hash(tc.resolve(["every-k"], {**BASE, "staleness": 3})["every-k"]) != h
+
+
+def test_summarize_staleness_from_histograms_and_server_left_out_of_waiting():
+    recs = fake_runs()["a"]
+    for r in recs:
+        r.update(staleness_hist={"0": 1, "4": 3} if r["epoch"] == 2 else {"1": 2}, staleness=1.0,
+                 wait_s=0.05, compute_s=0.05)
+    server = [{"type": "epoch", "rank": 2, "epoch": e, "epoch_s": 0.3, "wait_s": 0.3, "bytes_sent": {}}
+              for e in range(3)]
+    row = tc.summarize("a", RunResult(records=recs + server, status="done", config={"workers": 2}, world_size=3))
+    # 8 rows of age 1 (epochs 0, 1), then 2 of age 0 and 6 of age 4 (epoch 2), over both workers
+    assert row["staleness_mean"] == pytest.approx((8 * 1 + 6 * 4) / 16) and row["staleness_max"] == 4.0
+    assert row["wait_share"] == pytest.approx(6 * 0.05 / (3 * (0.1 + 0.2)))  # ranks 0 and 1 only

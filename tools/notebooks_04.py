@@ -81,7 +81,8 @@ vc.accuracy_vs_time_figure(stale.records(), cores=stale.results["sync"].cores,
                            title="PipeGCN vs synchronous: test accuracy per epoch")
 """),
 ("code", r"""
-vc.staleness_figure(stale.records(), field="staleness_hist", title="Halo rows aggregated, by age in epochs")
+vc.staleness_figure(stale.records(), field="staleness_hist", title="Halo rows aggregated, by age",
+                   xaxis_title="age of the rows (epochs)")
 """),
 ("md", r"""
 ## 3 · Bounded staleness: skip what barely changed
@@ -126,7 +127,7 @@ ps.table[COLS + [c for c in ps.table.columns if "grad_staleness" in c]]
 """),
 ("code", r"""
 vc.staleness_figure({k: v for k, v in ps.records().items() if k != "sync"}, field="grad_staleness_hist",
-                    title="Gradient staleness at the parameter server (steps, by rounds late)")
+                    title="Gradient staleness at the parameter server", xaxis_title="rounds late")
 """),
 ("md", r"""
 ## 5 · Stragglers: waiting or staleness
@@ -203,7 +204,7 @@ What we measured with the full configuration (Cora, 2 workers, METIS, GCN with 1
 | stale-smooth | 0.808 | 52,992 | |
 | bounded, dropout 0.5 | 0.804 | 52,996 | **0 blocks skipped** (4 bytes of flags more) |
 | sync, dropout 0 | 0.800 | 52,992 | |
-| bounded, dropout 0 | 0.800 | 34,060 (64 %) | 569 blocks skipped, rows 1.73 epochs old on average, at most 3 |
+| bounded, dropout 0 | 0.800 | 34,060 (64 %) | 569 blocks skipped, rows 1.73 epochs old on average, at most 4 (= S) |
 | every-third (your rule) | 0.800 | 35,376 (67 %) | 532 blocks skipped, rows at most 2 epochs old |
 | ps s = 0 | 0.804 | 52,992 | gradient staleness 0 |
 | ps (s = 2) | 0.813 | 52,992 | gradient staleness 0.50 on average, at most 1 |

@@ -229,9 +229,10 @@ def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
 
     ``s_per_epoch`` is the median over epochs of the slowest worker's epoch time, leaving out epoch 0 when a
     run has more than two (it pays one-off costs). ``wait_share`` is the training workers' waiting over their
-    epoch time (a parameter server, which mostly waits by design, is left out). ``*staleness*`` columns give
-    the mean and max of any per-epoch staleness field the protocol records (``staleness``: halo rows' mean age;
-    ``grad_staleness``: rounds a gradient is late at the parameter server); ``skipped_blocks`` and
+    epoch time (a parameter server, which mostly waits by design, is left out). ``*staleness_mean/max`` give
+    the mean and max over everything the protocol observed, from its ``*staleness_hist`` histograms when the
+    records carry them (``staleness``: age in epochs of the halo rows aggregated; ``grad_staleness``: rounds a
+    gradient is late at the parameter server), else over the per-epoch values; ``skipped_blocks`` and
     ``straggler_s`` (injected delay) are totals, where recorded.
     """
     s = result.summary()
@@ -266,6 +267,10 @@ def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
         if len(vals):
             row[f"{col}_mean"] = float(vals.astype(float).mean())
             row[f"{col}_max"] = float(vals.astype(float).max())
+    for name, hist in _histograms(result.records).items():  # exact, where the records carry histograms
+        total = sum(hist.values())
+        row[f"{name}_mean"] = sum(age * n for age, n in hist.items()) / total
+        row[f"{name}_max"] = max(hist)
     for col in _SUMMED:
         if col in df.columns and df[col].notna().any():
             row[col] = float(df[col].fillna(0).sum())
@@ -293,6 +298,21 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         return self.table.to_html(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def _histograms(records: list[dict]) -> dict[str, dict[float, int]]:
+    """``{field: {value: count}}`` summed over epoch records for every ``<field>_hist`` dict they carry (e.g.
+    ``staleness_hist``: halo rows by age; ``grad_staleness_hist``: gradients by rounds late)."""
+    out: dict[str, dict[float, int]] = {}
+    for r in records:
+        if r.get("type") != "epoch":
+            continue
+        for k, v in r.items():
+            if k.endswith("_hist") and "staleness" in k and isinstance(v, dict):
+                acc = out.setdefault(k[:-5], {})
+                for age, n in v.items():
+                    acc[float(age)] = acc.get(float(age), 0) + int(n)
+    return {k: v for k, v in out.items() if sum(v.values()) > 0}
 
 
 def _one_line(e: BaseException) -> str:

@@ -224,7 +224,7 @@ def frontier_figure(runs: Mapping[str, Iterable[Record]], *, metric: str = "test
 
 
 def staleness_figure(runs: Mapping[str, Iterable[Record]], *, field: str = "staleness",
-                     title: str = "Observed staleness") -> go.Figure:
+                     title: str = "Observed staleness", xaxis_title: str | None = None) -> go.Figure:
     """Histogram of the staleness values the runs recorded (epoch-record field ``field``: a number per record,
     a list of observations, or a ``{value: count}`` dict). Runs that recorded none are listed in the subtitle."""
     runs = _check_runs(runs)
@@ -252,5 +252,6 @@ def staleness_figure(runs: Mapping[str, Iterable[Record]], *, field: str = "stal
                              marker={"color": _PALETTE[i % len(_PALETTE)]}))
     sub = f"no '{field}' recorded by: {', '.join(missing)}" if missing else ""
     fig.update_layout(title=_title(title, sub), barmode="group", height=340,
-                      margin={"t": 80, "b": 50, "l": 60, "r": 20}, xaxis_title=field, yaxis_title="observations")
+                      margin={"t": 80, "b": 50, "l": 60, "r": 20}, xaxis_title=xaxis_title or field,
+                      yaxis_title="observations")
     return fig
