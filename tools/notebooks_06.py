@@ -94,7 +94,8 @@ table
 Full-graph training needs every boundary row every epoch, because the rows change as the model trains. Input
 features do not change: mini-batch training fetches remote **features**, and a worker that keeps the most
 requested ones (by degree, or by pre-sampling which ones its batches will read) stops fetching them at all.
-Notebook **05** measures that: bytes fetched and cache hit rate against cache size. Notebook **04**'s bounded
+Notebook **05** (section 4) measures that for two cache policies and sizes: the hit rate, and
+the bytes it saves. Notebook **04**'s bounded
 staleness is the same idea for embeddings: skip re-sending a block that barely changed.
 """),
 ("md", r"""
