@@ -135,7 +135,10 @@ md(r"""
 What to look for: with the naive split about half of a worker's seeds — and most of their neighbourhoods —
 live on the other worker: it fetches about twice the feature rows and moves several times the sampling bytes,
 for the same model. The accuracy barely depends on the split (every seed is still trained once per epoch, in
-a different order); the traffic does.
+a different order); the traffic does. The loop time need not follow the bytes here: between processes on one
+machine ("loopback") a few more megabytes cost next to nothing, and in our runs the naive split was not
+slower. On a real network every fetched row and every sampling round trip costs; count bytes, not seconds,
+to compare the two splits on a laptop.
 
 ## 4 · Feature caches
 
