@@ -66,7 +66,9 @@ def _epochs(records: list[Record]) -> list[Record]:
 
 
 def world_size_of(records: Iterable[Record], world_size: int | None = None) -> int:
-    """Number of workers: ``world_size`` if given, else from ``run``/``start`` records, else max rank + 1."""
+    """Number of workers: ``world_size`` if given, else from ``run``/``start`` records, else the highest rank
+    seen (as a sender, or as a peer in ``bytes_sent``/``bytes_recv``: the first record of a live run can name
+    peers whose own records have not arrived yet) + 1."""
     if world_size is not None:
         if int(world_size) < 1:
             raise ValueError(f"world_size must be >= 1, got {world_size}")
@@ -77,6 +79,9 @@ def world_size_of(records: Iterable[Record], world_size: int | None = None) -> i
             best = max(best, int(r["world_size"]))
         if r.get("rank") is not None:
             best = max(best, int(r["rank"]) + 1)
+        for key in ("bytes_sent", "bytes_recv"):
+            if isinstance(r.get(key), dict) and r[key]:
+                best = max(best, max(int(q) for q in r[key]) + 1)
     return max(best, 1)
 
 
