@@ -18,10 +18,11 @@ straggler). Figures, each against ``sync`` of the same run:
 Sancus with a 5 % threshold never skips here: dropout (0.5) on a layer's input rows changes every exchanged row
 by far more than 5 % from one epoch to the next, so the threshold that matters is near 1 (``thr 1``).
 
-PipeGCN's transfers overlap computation (non-blocking, waited for an epoch later); the others block. The
-gradient all-reduce still synchronises every epoch, so neither can hide a straggler: its cost shows as the
-others' ``wait`` in every protocol here. On a shared 2-core machine every timing is noisy (other processes
-come and go during the minutes a run takes); the byte ratios are exact, the time ratios indicative only.
+PipeGCN's transfers overlap computation (non-blocking, waited for an epoch later, no barrier); the others
+block. The gradient all-reduce still synchronises every epoch, so a straggler's cost still shows as the others'
+``wait``, less of it under PipeGCN (its halo exchanges no longer wait). On a shared 2-core machine every
+timing is noisy (other processes come and go during the minutes a run takes); the byte ratios are exact, the
+time ratios indicative only.
 """
 
 from __future__ import annotations

@@ -28,9 +28,11 @@ soon as rows (or gradients) are ready and waited for ``S`` epochs later, when th
 while the worker computes, and no barrier precedes it. What is left of it shows as ``wait``. Sancus and BNS use
 the communicator's blocking exchange (a barrier, then the transfer): what they save is bytes and rows, and
 time only insofar as the transfer was the bottleneck. On a loopback machine with few cores the transfer is
-cheap and the overlap competes with computation for the same cores: ``benchmarks/bench_protocols.py`` measured
-PipeGCN's time per epoch at sync's within noise (3 workers on a shared 2-core machine), and the per-epoch
-gradient all-reduce still makes every worker wait for a straggler.
+cheap and the overlap competes with computation for the same cores. ``benchmarks/bench_protocols.py`` (3
+workers, shared 2-core machine, one run) measured PipeGCN at 0.88x sync's time per epoch on a 100k-node csbm
+graph (100 MB of halo traffic an epoch), no change on Cora (70 KB an epoch), and, with one worker slowed 2x,
+1.09x against sync's 1.41x: the halo exchanges stop waiting for the straggler, though the gradient all-reduce
+still synchronises every epoch.
 
 **BNS sampling** is a shared seed per ``(seed, epoch, sender, receiver)`` (:func:`bns_positions`): both sides
 derive the same positions, so no indices cross the wire. One sample per epoch serves every layer (boundary
