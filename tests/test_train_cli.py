@@ -54,3 +54,17 @@ def test_torchrun_launcher_writes_the_spec_and_prints_the_command(capsys, tmp_pa
     assert rc == 0 and "MASTER_ADDR" in text and "GLOO_SOCKET_IFNAME" in text
 
 # A real run through the CLI (--json keys, exit code, report) is tested on Cora in test_train_exact.py.
+
+
+def test_report_names_the_parameter_server_and_gradient_staleness():
+    from dgnn_lab.cli.train import report
+
+    cfg = {"sync": "ps", "workers": 2, "staleness": 2, "model": "gcn", "layers": 2, "hidden": 16,
+           "dataset": "cora", "partition": "metis", "mode": "full-sync"}
+    workers = [{"rank": i, "compute_s": 1.0, "comm_s": 0.5, "wait_s": 0.25, "bytes_sent": 10, "bytes_recv": 10}
+               for i in range(3)]
+    text = report({"world_size": 3, "config": cfg, "workers": workers, "epochs": 2, "num_threads": 1, "cores": 2,
+                   "grad_staleness": {"hist": {"0": 3, "1": 5}, "mean": 0.625, "max": 1, "count": 8}})
+    assert "2 workers + 1 parameter server" in text
+    assert "2 (server)" in text and "1 (server)" not in text
+    assert "0.62 rounds late on average, at most 1 (bound 2; gradients by age {0: 3, 1: 5})" in text

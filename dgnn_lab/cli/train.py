@@ -194,12 +194,14 @@ def report(s: dict) -> str:
     """The human-readable report of a training summary."""
     cfg = s.get("config") or {}
     n = s.get("world_size")
+    ps = cfg.get("sync") == "ps"
+    procs = f"{cfg.get('workers', '?')} workers + 1 parameter server" if ps else f"{n} workers"
     head = (f"{cfg.get('model', '?')} x{cfg.get('layers', '?')} (hidden {cfg.get('hidden', '?')}) on "
-            f"{cfg.get('dataset', '?')}: {n} workers, partition {cfg.get('partition', '?')}, {cfg.get('mode', '?')}, "
+            f"{cfg.get('dataset', '?')}: {procs}, partition {cfg.get('partition', '?')}, {cfg.get('mode', '?')}, "
             f"backend {s.get('backend')}, {s.get('num_threads')} thread(s) each on {s.get('cores')} cores")
     lines = [head]
     if s.get("oversubscribed"):
-        lines.append(f"note: {n} workers x {s.get('num_threads')} threads > {s.get('cores')} cores: waiting also "
+        lines.append(f"note: {n} processes x {s.get('num_threads')} threads > {s.get('cores')} cores: waiting also "
                      "measures CPU contention, not only the algorithm")
     lines.append(f"status {s.get('status')}: {s.get('epochs')} epochs in {s.get('elapsed_s') or 0:.1f} s wall")
     lines.append("")
@@ -220,7 +222,9 @@ def report(s: dict) -> str:
     epochs = max(int(s.get("epochs") or 0), 1)
     rows = []
     for w in s.get("workers", []):
-        rows.append([w["rank"], w.get("num_owned") or 0, w.get("num_halo") or 0,
+        is_server = ps and w["rank"] == cfg.get("workers")
+        rows.append([f"{w['rank']} (server)" if is_server else w["rank"], w.get("num_owned") or 0,
+                     w.get("num_halo") or 0,
                      w["compute_s"] / epochs * 1e3, w["comm_s"] / epochs * 1e3, w["wait_s"] / epochs * 1e3,
                      _bytes(w["bytes_sent"]), _bytes(w["bytes_recv"])])
     lines.append("per worker (ms per epoch; bytes over the run)")
@@ -240,6 +244,11 @@ def report(s: dict) -> str:
         ages = ", ".join(f"{a}: {n:,}" for a, n in st["hist"].items())
         lines.append(f"staleness     halo rows aggregated are {st['mean']:.2f} epochs old on average, at most "
                      f"{st['max']} (rows by age {{{ages}}}, all layers, workers and epochs)")
+    gs = s.get("grad_staleness")
+    if gs:
+        ages = ", ".join(f"{a}: {n:,}" for a, n in gs["hist"].items())
+        lines.append(f"grad stale    gradients applied {gs['mean']:.2f} rounds late on average, at most {gs['max']} "
+                     f"(bound {cfg.get('staleness')}; gradients by age {{{ages}}})")
     m = s.get("bytes_matrix") or []
     if m:
         lines.append("")
