@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from dgnn_lab.dist.testing import TaggedContext
+
 VARIANTS: dict[str, dict] = {
     "sync": {"mode": "full-sync"},
     "pipegcn S=1": {"mode": "full-stale", "staleness": 1},
@@ -51,15 +53,6 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-class _Tagged:
-    def __init__(self, ctx, case: int):
-        self._ctx, self._case = ctx, case
-
-    def __getattr__(self, name):
-        return getattr(self._ctx, name)
-
-    def emit(self, record: dict) -> None:
-        self._ctx.emit({**record, "case": self._case})
 
 
 def several_cases(ctx, config: dict) -> None:
@@ -67,7 +60,7 @@ def several_cases(ctx, config: dict) -> None:
     from dgnn_lab.train.full_graph import worker_main
 
     for i, case in enumerate(config["cases"]):
-        worker_main(_Tagged(ctx, i), case)
+        worker_main(TaggedContext(ctx, i), case)
 
 
 def _rows(result, names: list[str]) -> list[dict]:

@@ -19,6 +19,7 @@ import torch
 
 from dgnn_lab import datasets
 from dgnn_lab.dist import Communicator, WorkerError, launch, ring_allreduce_bytes, run
+from dgnn_lab.dist.testing import TaggedContext
 from dgnn_lab.train import TrainConfig, train
 from dgnn_lab.train.local_sgd import owned_subgraph
 from dgnn_lab.train.local_sgd import worker_main as local_sgd_main
@@ -106,21 +107,12 @@ def test_straggler_sleeps_factor_minus_one_times_its_compute():
 
 
 # ------------------------------------------------------------------------------------------ real runs
-class _Tagged:
-    def __init__(self, ctx, case: int):
-        self._ctx, self._case = ctx, case
-
-    def __getattr__(self, name):
-        return getattr(self._ctx, name)
-
-    def emit(self, record: dict) -> None:
-        self._ctx.emit({**record, "case": self._case})
 
 
 def local_sgd_cases(ctx, config: dict) -> None:
     """Worker entry: each local-SGD config of ``config["cases"]`` in turn, records tagged by case."""
     for i, case in enumerate(config["cases"]):
-        local_sgd_main(_Tagged(ctx, i), case)
+        local_sgd_main(TaggedContext(ctx, i), case)
 
 
 @pytest.mark.slow

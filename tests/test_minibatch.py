@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from dgnn_lab import datasets
 from dgnn_lab.dist import RunResult, WorkerError, run
 from dgnn_lab.dist.communicator import Communicator
+from dgnn_lab.dist.testing import TaggedContext
 from dgnn_lab.graph import to_csr
 from dgnn_lab.sampling.distributed import DistNeighborSampler, Topology, halo_topology_nodes, split_seeds
 from dgnn_lab.train import TrainConfig
@@ -124,15 +125,6 @@ def test_minibatch_rejects_what_it_does_not_support():
 # ------------------------------------------------------------------------------------ the 2-worker launch
 
 
-class _Tagged:
-    def __init__(self, ctx, case: int):
-        self._ctx, self._case = ctx, case
-
-    def __getattr__(self, name):
-        return getattr(self._ctx, name)
-
-    def emit(self, record: dict) -> None:
-        self._ctx.emit({**record, "case": self._case})
 
 
 def _sampler_checks(ctx) -> dict:
@@ -185,7 +177,7 @@ def checks(ctx, config: dict) -> None:
     ctx.emit(_grad_check(ctx, "sage", "owner"))
     ctx.emit(_grad_check(ctx, "gcn", "halo"))
     for i, pipeline in enumerate((False, True)):
-        worker_main(_Tagged(ctx, i), train_config(pipeline))
+        worker_main(TaggedContext(ctx, i), train_config(pipeline))
 
 
 @pytest.fixture(scope="module")

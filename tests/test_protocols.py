@@ -14,6 +14,7 @@ import torch
 
 from dgnn_lab import datasets
 from dgnn_lab.dist import run
+from dgnn_lab.dist.testing import TaggedContext
 from dgnn_lab.train import TrainConfig
 from dgnn_lab.train.compression import CODECS, error_bound, get_codec
 from dgnn_lab.train.full_graph import make_plan, worker_main
@@ -37,23 +38,12 @@ CSBM = {"dataset": "csbm", "dataset_args": {"num_nodes": 1001, "num_features": 3
         "partition": "random", "workers": 3, "dropout": 0.0, "epochs": EPOCHS, "eval_every": EPOCHS, "seed": 3}
 
 
-class _Tagged:
-    """The worker context, with every record it emits tagged by case number."""
-
-    def __init__(self, ctx, case: int):
-        self._ctx, self._case = ctx, case
-
-    def __getattr__(self, name):
-        return getattr(self._ctx, name)
-
-    def emit(self, record: dict) -> None:
-        self._ctx.emit({**record, "case": self._case})
 
 
 def several_cases(ctx, config: dict) -> None:
     """Worker entry: each config of ``config["cases"]`` in turn, in one process group."""
     for i, case in enumerate(config["cases"]):
-        worker_main(_Tagged(ctx, i), case)
+        worker_main(TaggedContext(ctx, i), case)
 
 
 def _epochs(result, case: int) -> list[dict]:

@@ -16,6 +16,7 @@ import torch
 
 from dgnn_lab import datasets
 from dgnn_lab.dist import run
+from dgnn_lab.dist.testing import TaggedContext
 from dgnn_lab.train import LocalGraph, TrainConfig, halo_exchange, plan_halo_bytes
 from dgnn_lab.train.full_graph import make_plan, worker_main
 from dgnn_lab.train.models import DistGNN
@@ -24,17 +25,6 @@ from dgnn_lab.train.reference import train_reference
 EPOCHS = 10
 
 
-class _Tagged:
-    """The worker context, with every record it emits tagged by case number."""
-
-    def __init__(self, ctx, case: int):
-        self._ctx, self._case = ctx, case
-
-    def __getattr__(self, name):
-        return getattr(self._ctx, name)
-
-    def emit(self, record: dict) -> None:
-        self._ctx.emit({**record, "case": self._case})
 
 
 def halo_check(ctx) -> dict:
@@ -65,7 +55,7 @@ def several_cases(ctx, config: dict) -> None:
     """Worker entry: a HaloExchange check, then each config of ``config["cases"]`` in turn."""
     ctx.emit(halo_check(ctx))
     for i, case in enumerate(config["cases"]):
-        worker_main(_Tagged(ctx, i), case)
+        worker_main(TaggedContext(ctx, i), case)
 
 
 def _cases(root) -> list[dict]:

@@ -15,6 +15,20 @@ import torch
 from .context import WorkerContext
 
 
+class TaggedContext:
+    """A worker context whose records all carry ``"case": case``: lets one launch run several configurations
+    in turn (tests and benchmarks pay the process start-up once) and still split the records afterwards."""
+
+    def __init__(self, ctx: WorkerContext, case: int) -> None:
+        self._ctx, self._case = ctx, case
+
+    def __getattr__(self, name: str):
+        return getattr(self._ctx, name)
+
+    def emit(self, record: dict) -> None:
+        self._ctx.emit({**record, "case": self._case})
+
+
 def noop(ctx: WorkerContext, config: dict) -> dict:
     """Do nothing; return a small dict that ends up in the ``done`` record."""
     return {"ok": True, "pid": os.getpid()}
