@@ -240,7 +240,9 @@ def report(s: dict) -> str:
         lines.append("halo rows     " + ", ".join(f"L{i}: {r:,.0f}" for i, r in enumerate(rows_l))
                      + " per forward pass (all workers)")
     st = s.get("staleness")
-    if st:
+    if st and not st["max"]:
+        lines.append("staleness     0 (every halo row aggregated is from the current epoch)")
+    elif st:
         ages = ", ".join(f"{a}: {n:,}" for a, n in st["hist"].items())
         lines.append(f"staleness     halo rows aggregated are {st['mean']:.2f} epochs old on average, at most "
                      f"{st['max']} (rows by age {{{ages}}}, all layers, workers and epochs)")
