@@ -202,26 +202,20 @@ class RunResult:
 
     def _grad_staleness(self) -> dict | None:
         """Gradient staleness under a parameter server, from the workers' ``grad_staleness_hist`` ({age in
-        rounds: gradients}): ``{"hist", "mean", "max", "count"}``, or None when no record has one."""
-        hist: dict[int, int] = {}
-        for r in self._epoch_records():
-            h = r.get("grad_staleness_hist")
-            if isinstance(h, dict):
-                for age, n in h.items():
-                    hist[int(age)] = hist.get(int(age), 0) + int(n)
-        total = sum(hist.values())
-        if not total:
-            return None
-        return {"hist": {str(a): hist[a] for a in sorted(hist)}, "count": total, "max": max(hist),
-                "mean": sum(a * n for a, n in hist.items()) / total}
+        rounds: gradients})."""
+        return self._age_histogram("grad_staleness_hist")
 
     def _halo_staleness(self) -> dict | None:
         """Age of the halo rows the layers aggregated (full-graph protocols), from the workers'
-        ``staleness_hist`` ({age in epochs: rows}, summed over layers) in every epoch record:
-        ``{"hist", "mean", "max", "count"}`` over all workers and epochs, or None when no record has one."""
+        ``staleness_hist`` ({age in epochs: rows}, summed over layers)."""
+        return self._age_histogram("staleness_hist")
+
+    def _age_histogram(self, key: str) -> dict | None:
+        """``{"hist", "mean", "max", "count"}`` of the ``{age: count}`` histograms under ``key``, summed over
+        every worker's epoch records; None when no record has one."""
         hist: dict[int, int] = {}
         for r in self._epoch_records():
-            h = r.get("staleness_hist")
+            h = r.get(key)
             if isinstance(h, dict):
                 for age, n in h.items():
                     hist[int(age)] = hist.get(int(age), 0) + int(n)
