@@ -39,14 +39,13 @@ from torch import Tensor
 
 from dgnn_lab.graph import CSR, k_hop_rings, to_csr
 from dgnn_lab.sampling.blocks import Block, check_fanouts
-from dgnn_lab.sampling.neighbor import sample_one_hop
+from dgnn_lab.sampling.neighbor import UNSET, add_new_nodes, sample_one_hop
 
 __all__ = ["REMOTE_SAMPLING", "SEED_SPLITS", "DistNeighborSampler", "DistSample", "Topology",
            "halo_topology_nodes", "split_seeds"]
 
 SEED_SPLITS = ("local", "chunk")
 REMOTE_SAMPLING = ("owner", "halo")
-_NONE = torch.iinfo(torch.long).max
 
 
 def split_seeds(train_idx: Tensor, assignment: Tensor, rank: int, world_size: int, how: str = "local", *,
@@ -150,7 +149,7 @@ class DistNeighborSampler:
         if self.assignment.numel() != n:
             raise ValueError(f"assignment has {self.assignment.numel()} entries but the topology {n} nodes")
         self._assoc = torch.full((n,), -1, dtype=torch.long)
-        self._first = torch.full((n,), _NONE, dtype=torch.long)
+        self._first = torch.full((n,), UNSET, dtype=torch.long)
 
     # ------------------------------------------------------------------------------------------- hops
     def _local_hop(self, nodes: Tensor, fanout: int) -> tuple[Tensor, Tensor]:
@@ -225,12 +224,7 @@ class DistNeighborSampler:
                     requests += q
                 else:
                     src, pos = self._local_hop(frontier, fanout)
-                cand = src[assoc[src] < 0]                # new nodes in order of first appearance
-                order = torch.arange(cand.numel())
-                first.scatter_reduce_(0, cand, order, reduce="amin")
-                new = cand[first[cand] == order]
-                first[cand] = _NONE
-                assoc[new] = torch.arange(cur, cur + new.numel())
+                new = add_new_nodes(src, assoc, first, cur)  # in order of first appearance
                 rows.append(assoc[src])
                 cols.append(pos + lo)
                 n_ids.append(new)

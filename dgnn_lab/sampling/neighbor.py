@@ -39,7 +39,21 @@ from dgnn_lab.sampling.blocks import (
 LOADER_OPTIONS = ("num_neighbors", "batch_size", "input_nodes", "shuffle", "replace", "seed", "drop_last",
                   "num_workers")
 
-_NONE = torch.iinfo(torch.long).max
+#: the empty value of the samplers' scratch arrays (a node not seen in this hop)
+UNSET = torch.iinfo(torch.long).max
+
+
+def add_new_nodes(src: Tensor, assoc: Tensor, first: Tensor, cur: int) -> Tensor:
+    """The nodes of ``src`` not yet numbered (``assoc < 0``), deduplicated in order of first appearance (as
+    PyG) without sorting; numbers them ``cur, cur + 1, ...`` in ``assoc`` and returns them. ``first`` is a
+    scratch array of ``UNSET`` (left as it was found)."""
+    cand = src[assoc[src] < 0]
+    order = torch.arange(cand.numel())
+    first.scatter_reduce_(0, cand, order, reduce="amin")
+    new = cand[first[cand] == order]
+    first[cand] = UNSET
+    assoc[new] = torch.arange(cur, cur + new.numel())
+    return new
 
 __all__ = ["NeighborLoader", "NeighborSample", "NeighborSampler", "ReferenceNeighborSampler",
            "reference_sample_neighbors", "sample_one_hop"]
@@ -113,7 +127,7 @@ class NeighborSampler:
         self.generator = torch.Generator()
         self.generator.manual_seed(0 if seed is None else int(seed))
         self._assoc = torch.full((self.csr.num_nodes,), -1, dtype=torch.long)
-        self._first = torch.full((self.csr.num_nodes,), _NONE, dtype=torch.long)
+        self._first = torch.full((self.csr.num_nodes,), UNSET, dtype=torch.long)
 
     def sample(self, seeds: Tensor) -> NeighborSample:
         """Sample the ``L``-hop computation graph of distinct ``seeds`` (global ids); seeds come first in
@@ -135,13 +149,7 @@ class NeighborSampler:
             for fanout in self.num_neighbors:
                 s, pos = sample_one_hop(self.csr, frontier, fanout, self.replace, self.generator)
                 src = self.csr.indices[s]
-                # new nodes in order of first appearance (as PyG), deduplicated without sorting
-                cand = src[assoc[src] < 0]
-                order = torch.arange(cand.numel())
-                first.scatter_reduce_(0, cand, order, reduce="amin")
-                new = cand[first[cand] == order]
-                first[cand] = _NONE
-                assoc[new] = torch.arange(cur, cur + new.numel())
+                new = add_new_nodes(src, assoc, first, cur)
                 rows.append(assoc[src])
                 cols.append(pos + lo)
                 slots.append(s)
