@@ -64,9 +64,9 @@ def main() -> None:
 
     from dgnn_lab import datasets
     from dgnn_lab.dist import cpu_cores
+    from dgnn_lab.execution.full_graph import make_plan
+    from dgnn_lab.execution.reference import train_reference
     from dgnn_lab.train import DistGNN, plan_halo_bytes, train
-    from dgnn_lab.train.full_graph import make_plan
-    from dgnn_lab.train.reference import train_reference
 
     cores = cpu_cores()
     ds_args = {"num_nodes": args.nodes, "num_features": args.features, "avg_degree": 10.0}

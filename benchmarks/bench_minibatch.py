@@ -4,7 +4,7 @@ Run by hand: ``.venv/bin/python benchmarks/bench_minibatch.py [--nodes 20000] [-
 
 (a) **Caches.** The same training (powerlaw graph: a few hubs, a long tail; METIS; GraphSAGE, fanouts 10,5)
     with no cache, the degree cache (PaGraph) and the pre-sampling cache (GNNLab) at several capacities, all in
-    one launch (:func:`dgnn_lab.train.experiments.cache_sweep`). Printed per run: the measured hit rate, feature
+    one launch (:func:`dgnn_lab.experiments.studies.cache_sweep`). Printed per run: the measured hit rate, feature
     bytes fetched per epoch (counted by the communicator) and their ratio to the no-cache run of this launch.
 (b) **Pipelining.** The same training with sampling + fetching of batch ``i + 1`` in a background thread while
     batch ``i`` trains, against the sequential loop, in one launch: the loop's wall time per epoch (slowest
@@ -35,7 +35,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from dgnn_lab.train.experiments import cache_sweep, pipeline_comparison
+    from dgnn_lab.experiments.studies import cache_sweep, pipeline_comparison
 
     pd.set_option("display.width", 200)
     base = {"dataset": "powerlaw", "dataset_args": {"num_nodes": args.nodes, "avg_degree": 10},

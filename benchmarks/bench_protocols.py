@@ -57,7 +57,7 @@ VARIANTS: dict[str, dict] = {
 
 def several_cases(ctx, config: dict) -> None:
     """Worker entry: each config of ``config["cases"]`` in turn, records tagged by case number."""
-    from dgnn_lab.train.full_graph import worker_main
+    from dgnn_lab.execution.full_graph import worker_main
 
     for i, case in enumerate(config["cases"]):
         worker_main(TaggedContext(ctx, i), case)

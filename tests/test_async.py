@@ -20,11 +20,11 @@ import torch
 from dgnn_lab import datasets
 from dgnn_lab.dist import Communicator, WorkerError, launch, ring_allreduce_bytes, run
 from dgnn_lab.dist.testing import TaggedContext
+from dgnn_lab.execution.local_sgd import owned_subgraph
+from dgnn_lab.execution.local_sgd import worker_main as local_sgd_main
+from dgnn_lab.execution.reference import train_reference
+from dgnn_lab.protocols.straggler import Straggler
 from dgnn_lab.train import TrainConfig, train
-from dgnn_lab.train.local_sgd import owned_subgraph
-from dgnn_lab.train.local_sgd import worker_main as local_sgd_main
-from dgnn_lab.train.reference import train_reference
-from dgnn_lab.train.straggler import Straggler
 
 psutil = pytest.importorskip("psutil")
 
@@ -74,8 +74,8 @@ def test_one_local_sgd_worker_is_single_process_training():
 
 
 def test_owned_subgraph_drops_exactly_the_cut_edges():
-    from dgnn_lab.train.full_graph import make_plan
-    from dgnn_lab.train.local_graph import LocalGraph
+    from dgnn_lab.execution.full_graph import make_plan
+    from dgnn_lab.partition.local_graph import LocalGraph
 
     data = datasets.load("karate")
     plan = make_plan(data, 2, "random", 0)
@@ -196,7 +196,7 @@ def test_async_ps_converges_on_cora_with_bounded_staleness_and_a_straggler_makes
 
 def fail_on_rank(ctx, config: dict):
     """Worker entry: full-graph training where rank ``config["fail_rank"]`` raises at epoch 2."""
-    from dgnn_lab.train.full_graph import worker_main
+    from dgnn_lab.execution.full_graph import worker_main
 
     cfg = dict(config)
     bad = cfg.pop("fail_rank")

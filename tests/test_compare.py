@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import pytest
 
 from dgnn_lab.dist import RunResult
-from dgnn_lab.train import compare as tc
+from dgnn_lab.experiments import compare as tc
 from dgnn_lab.viz import comparison as vc
 
 BASE = {"dataset": "karate", "workers": 2, "epochs": 4, "partition": "range"}
@@ -258,7 +258,7 @@ def test_comparator_stop_interrupts_and_skips_the_rest(tmp_path, launches):
 
 
 def test_registered_strategies_become_presets_and_hash_by_code(monkeypatch):
-    protocols = pytest.importorskip("dgnn_lab.train.protocols")
+    protocols = pytest.importorskip("dgnn_lab.protocols.halo")
     monkeypatch.setattr(protocols, "_REGISTRY", dict(protocols._REGISTRY))
 
     def make(k):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dgnn_lab import datasets
-from dgnn_lab.train.experiments import cache_sweep, minibatch_study, run_variants
+from dgnn_lab.experiments.studies import cache_sweep, minibatch_study, run_variants
 
 BASE = {"dataset": "csbm", "dataset_args": {"num_nodes": 400, "num_features": 8, "avg_degree": 6}, "workers": 2,
         "mode": "minibatch", "model": "sage", "fanouts": [4, 3], "batch_size": 40, "epochs": 2, "eval_every": 2,

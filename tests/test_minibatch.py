@@ -19,13 +19,13 @@ from dgnn_lab import datasets
 from dgnn_lab.dist import RunResult, WorkerError, run
 from dgnn_lab.dist.communicator import Communicator
 from dgnn_lab.dist.testing import TaggedContext
+from dgnn_lab.execution.full_graph import make_plan
+from dgnn_lab.execution.minibatch import MinibatchWorker, _check_supported, worker_main
+from dgnn_lab.execution.pipeline import Prefetcher
+from dgnn_lab.execution.reference import reference_model
 from dgnn_lab.graph import to_csr
 from dgnn_lab.sampling.distributed import DistNeighborSampler, Topology, halo_topology_nodes, split_seeds
 from dgnn_lab.train import TrainConfig
-from dgnn_lab.train.full_graph import make_plan
-from dgnn_lab.train.minibatch import MinibatchWorker, _check_supported, worker_main
-from dgnn_lab.train.pipeline import Prefetcher
-from dgnn_lab.train.reference import reference_model
 
 CSBM = {"dataset": "csbm", "dataset_args": {"num_nodes": 603, "num_features": 8, "avg_degree": 6},
         "partition": "metis", "mode": "minibatch", "workers": 2, "timeout_s": 60}

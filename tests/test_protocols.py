@@ -1,7 +1,7 @@
 """Halo-exchange protocols: exactness where they must be exact, wire bytes, staleness, and accuracy on Cora.
 
 Distributed checks run several configurations inside one launch (spawning is the slow part here): every case
-is a full :func:`dgnn_lab.train.full_graph.worker_main` run with its records tagged by case number.
+is a full :func:`dgnn_lab.execution.full_graph.worker_main` run with its records tagged by case number.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import torch
 from dgnn_lab import datasets
 from dgnn_lab.dist import run
 from dgnn_lab.dist.testing import TaggedContext
-from dgnn_lab.train import TrainConfig
-from dgnn_lab.train.compression import CODECS, error_bound, get_codec
-from dgnn_lab.train.full_graph import make_plan, worker_main
-from dgnn_lab.train.models import DistGNN
-from dgnn_lab.train.protocols import (
+from dgnn_lab.execution.full_graph import make_plan, worker_main
+from dgnn_lab.execution.models import DistGNN
+from dgnn_lab.protocols.codecs import CODECS, error_bound, get_codec
+from dgnn_lab.protocols.halo import (
     BoundedStaleHalo,
     HaloStrategy,
     PipelinedHalo,
@@ -32,6 +31,7 @@ from dgnn_lab.train.protocols import (
     register_strategy,
     strategy_for,
 )
+from dgnn_lab.train import TrainConfig
 
 EPOCHS = 6
 CSBM = {"dataset": "csbm", "dataset_args": {"num_nodes": 1001, "num_features": 32, "avg_degree": 6},
@@ -150,7 +150,7 @@ def test_registry_and_a_notebook_class_reaching_workers_by_value():
         assert cfg.strategy_payload
         shipped = json.loads(json.dumps(cfg.to_dict()))
     finally:
-        from dgnn_lab.train import protocols
+        from dgnn_lab.protocols import halo as protocols
         protocols._REGISTRY.pop("test-rare", None)
     s = strategy_for(TrainConfig.from_dict(shipped))  # the registry no longer knows the name
     assert type(s).__name__ == "Rare" and isinstance(s, BoundedStaleHalo) and s.staleness == 5
@@ -188,7 +188,7 @@ def _small_cases() -> list[dict]:
         blocking = [TrainConfig(**CSBM, mode="full-stale", strategy="test-blocking", **kw).to_dict()
                     for kw in ({"staleness": 1}, {"staleness": 2, "smoothing": 0.5, "quantize": "int8"})]
     finally:
-        from dgnn_lab.train import protocols
+        from dgnn_lab.protocols import halo as protocols
         protocols._REGISTRY.pop("test-every-other", None)
         protocols._REGISTRY.pop("test-blocking", None)
     return [

@@ -17,10 +17,10 @@ import torch
 from dgnn_lab import datasets
 from dgnn_lab.dist import run
 from dgnn_lab.dist.testing import TaggedContext
+from dgnn_lab.execution.full_graph import make_plan, worker_main
+from dgnn_lab.execution.models import DistGNN
+from dgnn_lab.execution.reference import train_reference
 from dgnn_lab.train import LocalGraph, TrainConfig, halo_exchange, plan_halo_bytes
-from dgnn_lab.train.full_graph import make_plan, worker_main
-from dgnn_lab.train.models import DistGNN
-from dgnn_lab.train.reference import train_reference
 
 EPOCHS = 10
 

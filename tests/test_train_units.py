@@ -10,11 +10,11 @@ from torch_geometric.nn import GCNConv, SAGEConv
 
 from dgnn_lab import datasets
 from dgnn_lab.dist import Communicator, WorkerContext
+from dgnn_lab.execution.full_graph import make_plan, worker_main
+from dgnn_lab.execution.models import DistGNN
+from dgnn_lab.execution.reference import copy_weights, reference_model, train_reference
 from dgnn_lab.partition import build_plan
 from dgnn_lab.train import LocalGraph, TrainConfig, global_in_degree, make_config, plan_halo_bytes, train
-from dgnn_lab.train.full_graph import make_plan, worker_main
-from dgnn_lab.train.models import DistGNN
-from dgnn_lab.train.reference import copy_weights, reference_model, train_reference
 
 # ------------------------------------------------------------------------------------------- config
 

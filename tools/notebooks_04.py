@@ -27,7 +27,7 @@ import pandas as pd
 
 from dgnn_lab.datasets import list_datasets
 from dgnn_lab.settings import smoke_mode
-from dgnn_lab.train.compare import PRESETS, compare
+from dgnn_lab.experiments.compare import PRESETS, compare
 from dgnn_lab.viz import comparison as vc
 
 SMOKE = smoke_mode()  # DGNN_LAB_SMOKE=1: the smallest configuration (tests run every notebook this way)
@@ -159,7 +159,7 @@ configuration like the presets (its code travels to the worker processes with th
 cell is enough). Change the rule and run again: the comparator notices the new code and trains it afresh.
 """),
 ("code", r"""
-from dgnn_lab.train.protocols import BoundedStaleHalo, list_strategies, register_strategy
+from dgnn_lab.protocols.halo import BoundedStaleHalo, list_strategies, register_strategy
 
 
 class EveryThird(BoundedStaleHalo):

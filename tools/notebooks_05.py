@@ -62,7 +62,7 @@ code(r"""
 from dgnn_lab.datasets import load
 from dgnn_lab.sampling import NeighborLoader
 from dgnn_lab.sampling.distributed import split_seeds
-from dgnn_lab.train.full_graph import make_plan
+from dgnn_lab.execution.full_graph import make_plan
 from dgnn_lab.viz.minibatch import placement_tree_figure
 
 data = load(base["dataset"], **base["dataset_args"])
@@ -124,7 +124,7 @@ requests and responses, and the steps' loop time (slowest worker).
 """)
 
 code(r"""
-from dgnn_lab.train.experiments import minibatch_study
+from dgnn_lab.experiments.studies import minibatch_study
 
 study = minibatch_study(base, cache_sizes=(0.1, 0.5) if SMOKE else (0.05, 0.1, 0.25, 0.5))
 study.seed_split.set_index("seed_split")[["seeds_local", "rows_fetched", "bytes_fetched", "sample_bytes",

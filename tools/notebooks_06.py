@@ -27,7 +27,7 @@ import torch
 
 from dgnn_lab.datasets import list_datasets
 from dgnn_lab.settings import smoke_mode
-from dgnn_lab.train.compare import compare
+from dgnn_lab.experiments.compare import compare
 from dgnn_lab.viz import comparison as vc
 
 SMOKE = smoke_mode()  # DGNN_LAB_SMOKE=1: the smallest configuration (tests run every notebook this way)
@@ -71,7 +71,7 @@ object; here is its round trip on random rows of 16 values, against its document
 `2^-11`; int8: half a quantisation step, `max|row| / 254`, per row):
 """),
 ("code", r"""
-from dgnn_lab.train.compression import error_bound, get_codec
+from dgnn_lab.protocols.codecs import error_bound, get_codec
 
 rows = torch.randn(1000, 16)
 for name in ("fp16", "int8"):

@@ -1,23 +1,18 @@
-"""Execution models (full-graph, mini-batch) and communication protocols, built on ``dist`` and ``partition``.
+"""The front door of training: :func:`train` / :func:`start` and the :class:`TrainConfig` they take.
 
-Full-graph, synchronous, partition-parallel training: :func:`train` / :func:`start` launch workers running
-:func:`dgnn_lab.train.full_graph.worker_main`; each holds its owned nodes plus the 1-hop halo
-(:class:`LocalGraph`), exchanges boundary rows per layer (:class:`HaloExchange`) and trains exactly the model
-one process would (:mod:`dgnn_lab.train.reference` is that one process, in plain PyG).
+What runs lives elsewhere, one package per axis of the survey's taxonomy:
 
-Mini-batch (``mode="minibatch"``): :mod:`dgnn_lab.train.minibatch` samples per worker
-(:mod:`dgnn_lab.sampling.distributed`), fetches remote features (:mod:`dgnn_lab.sampling.feature_store`) and
-all-reduces gradients, optionally prefetching the next batch in a thread (:mod:`dgnn_lab.train.pipeline`).
+* :mod:`dgnn_lab.execution`: the worker loop and the execution models (full-graph, mini-batch, local SGD);
+* :mod:`dgnn_lab.protocols`: halo protocols, gradient synchronisation, codecs, stragglers;
+* :mod:`dgnn_lab.partition`, :mod:`dgnn_lab.sampling`: partitioners, samplers and cache policies;
+* :mod:`dgnn_lab.experiments`: orchestration (compare strategies, variants in one launch, studies).
 """
 
-from dgnn_lab.train.api import ENTRY, make_config, start, train
+from dgnn_lab.execution.models import DistGNN, plan_halo_bytes
+from dgnn_lab.partition.local_graph import LocalGraph, global_in_degree
+from dgnn_lab.protocols.exchange import HaloExchange, halo_exchange
+from dgnn_lab.train.api import make_config, start, train
 from dgnn_lab.train.config import MODELS, MODES, TrainConfig
-from dgnn_lab.train.halo import HaloExchange, halo_exchange
-from dgnn_lab.train.local_graph import LocalGraph, global_in_degree
-from dgnn_lab.train.minibatch import BlockGNN, MinibatchWorker
-from dgnn_lab.train.models import DistGNN, plan_halo_bytes
-from dgnn_lab.train.pipeline import Prefetcher
 
-__all__ = ["ENTRY", "MODELS", "MODES", "BlockGNN", "DistGNN", "HaloExchange", "LocalGraph", "MinibatchWorker",
-           "Prefetcher", "TrainConfig", "global_in_degree", "halo_exchange", "make_config", "plan_halo_bytes", "start",
-           "train"]
+__all__ = ["MODELS", "MODES", "DistGNN", "HaloExchange", "LocalGraph", "TrainConfig", "global_in_degree",
+           "halo_exchange", "make_config", "plan_halo_bytes", "start", "train"]

@@ -15,9 +15,10 @@ from typing import Any
 
 from dgnn_lab.train.config import TrainConfig
 
-ENTRY = "dgnn_lab.train.full_graph:worker_main"
+ENTRY = "dgnn_lab.execution.full_graph:worker_main"
 ENTRIES = {"full-sync": ENTRY, "full-stale": ENTRY, "full-bns": ENTRY,
-           "local-sgd": "dgnn_lab.train.local_sgd:worker_main", "minibatch": "dgnn_lab.train.minibatch:worker_main"}
+           "local-sgd": "dgnn_lab.execution.local_sgd:worker_main",
+           "minibatch": "dgnn_lab.execution.minibatch:worker_main"}
 
 
 def entry_for(cfg: TrainConfig) -> str:

@@ -145,7 +145,7 @@ class TrainConfig:
     local_sgd_correction: bool = False
     sync: str = "allreduce"
     straggler: list | None = None
-    # a registered halo strategy (dgnn_lab.train.protocols.register_strategy) overriding the mode's built-in
+    # a registered halo strategy (dgnn_lab.protocols.halo.register_strategy) overriding the mode's built-in
     # one; a class from a notebook cell travels pickled by value in strategy_payload (filled in on validation)
     strategy: str | None = None
     strategy_payload: str | None = None
@@ -227,7 +227,7 @@ class TrainConfig:
         if self.straggler is not None:
             self.straggler = parse_straggler(self.straggler, self.workers)
         if self.strategy is not None or self.strategy_payload is not None:
-            from dgnn_lab.train.protocols import check_strategy
+            from dgnn_lab.protocols.halo import check_strategy
 
             self.strategy, self.strategy_payload = check_strategy(self.strategy, self.strategy_payload, self.mode)
 

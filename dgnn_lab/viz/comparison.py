@@ -2,7 +2,7 @@
 and the accuracy/communication frontier.
 
 Each function takes ``runs``, a mapping ``name -> records`` (a finished run's ``records`` or
-``Comparison.records()`` from :mod:`dgnn_lab.train.compare`), and returns a ``plotly.graph_objects.Figure``.
+``Comparison.records()`` from :mod:`dgnn_lab.experiments.compare`), and returns a ``plotly.graph_objects.Figure``.
 A run keeps one colour in every figure. Bytes are those the communicator counted (wire size, after any
 sampling or compression); times are the workers' own clocks. For time and bytes per epoch broken down by phase
 and purpose, :func:`dgnn_lab.viz.training.comparison_figure` draws the same runs as bars.

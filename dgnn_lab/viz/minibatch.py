@@ -213,7 +213,7 @@ def stage_totals_figure(runs: Mapping[str, Iterable[Record]], title: str | None 
 
 def cache_sweep_figure(table: pd.DataFrame, title: str | None = None) -> go.Figure:
     """Two panels from a cache sweep table (columns ``policy``, ``cache_size``, ``hit_rate``,
-    ``bytes_fetched``: e.g. :func:`dgnn_lab.train.experiments.cache_sweep`): the measured hit rate and the
+    ``bytes_fetched``: e.g. :func:`dgnn_lab.experiments.studies.cache_sweep`): the measured hit rate and the
     feature bytes fetched per epoch against the cache capacity (fraction of remote candidates), one line per
     policy; policy ``none`` is the dashed baseline."""
     need = {"policy", "cache_size", "hit_rate", "bytes_fetched"}

@@ -1,6 +1,6 @@
 """``StrategyComparator``: tick several strategies, run them one after another for real, compare them.
 
-The runs go through :func:`dgnn_lab.train.compare.compare`, so a configuration that already finished in the
+The runs go through :func:`dgnn_lab.experiments.compare.compare`, so a configuration that already finished in the
 comparison's cache directory is re-opened instantly instead of retrained. While a run trains, the live
 :class:`~dgnn_lab.widgets.dashboard.Dashboard` shows it; when all are done, the comparison figures of
 :mod:`dgnn_lab.viz.comparison` (accuracy against bytes and time, the frontier) and the time/bytes bars of
@@ -39,7 +39,7 @@ class StrategyComparator:
     """Pick configurations (checkboxes of presets and registered strategies), run them, compare.
 
     ``base`` is the config every choice starts from (dataset, workers, epochs, ...); ``choices`` the names
-    offered (default: every preset, see :func:`dgnn_lab.train.compare.preset_names`) or a mapping
+    offered (default: every preset, see :func:`dgnn_lab.experiments.compare.preset_names`) or a mapping
     ``{name: overrides}`` of your own; ``selected`` those ticked at first. ``root`` is the cache directory
     (``runs/compare``). ``metric`` and ``bytes`` choose the figures' accuracy and byte counts.
     """
@@ -48,7 +48,7 @@ class StrategyComparator:
                  selected: Iterable[str] | None = None, root: str | Path | None = None, reuse: bool = True,
                  static: bool | None = None, metric: str = "test_acc", bytes: str = "training",
                  title: str | None = None) -> None:
-        from dgnn_lab.train import compare as tc
+        from dgnn_lab.experiments import compare as tc
 
         self._tc = tc
         vc._check_metric(metric)
@@ -131,7 +131,7 @@ class StrategyComparator:
             handle.stop()
 
     def wait(self, timeout: float | None = None):
-        """Block until the comparison ends; returns the :class:`~dgnn_lab.train.compare.Comparison` (raises
+        """Block until the comparison ends; returns the :class:`~dgnn_lab.experiments.compare.Comparison` (raises
         a run's error, ``TimeoutError`` after ``timeout`` s). An Interrupt while waiting stops the runs."""
         try:
             if not self._finished.wait(timeout):

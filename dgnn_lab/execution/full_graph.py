@@ -26,13 +26,13 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from dgnn_lab import datasets
+from dgnn_lab.execution.models import DistGNN
+from dgnn_lab.execution.reference import copy_weights, reference_model
 from dgnn_lab.partition import EDGE_CUT_METHODS, PartitionPlan, partition
+from dgnn_lab.partition.local_graph import LocalGraph, global_in_degree
+from dgnn_lab.protocols.halo import strategy_for
+from dgnn_lab.protocols.straggler import Straggler
 from dgnn_lab.train.config import TrainConfig
-from dgnn_lab.train.local_graph import LocalGraph, global_in_degree
-from dgnn_lab.train.models import DistGNN
-from dgnn_lab.train.protocols import strategy_for
-from dgnn_lab.train.reference import copy_weights, reference_model
-from dgnn_lab.train.straggler import Straggler
 
 
 def load_data(cfg: TrainConfig) -> Data:
@@ -82,7 +82,7 @@ def worker_main(ctx, config: dict) -> dict:
     cfg = TrainConfig.from_dict(config)
     comm, rank, dev = ctx.comm, ctx.rank, ctx.device
     if cfg.sync == "ps":  # the last rank is the parameter server; collectives run among the workers only
-        from dgnn_lab.train import param_server
+        from dgnn_lab.protocols import param_server
 
         if param_server.split_world(ctx, cfg):
             return param_server.serve(ctx, cfg)
@@ -115,7 +115,7 @@ def worker_main(ctx, config: dict) -> dict:
     straggler = Straggler.from_config(cfg, rank)
     ps = None
     if cfg.sync == "ps":
-        from dgnn_lab.train.param_server import PSClient
+        from dgnn_lab.protocols.param_server import PSClient
 
         ps = PSClient(comm, cfg, params)  # the server holds the optimiser; ``opt`` stays unused
     torch.manual_seed(cfg.seed * 1000 + rank)  # dropout masks: independent per worker, reproducible

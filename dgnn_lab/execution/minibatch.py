@@ -42,16 +42,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgnn_lab.dist.communicator import CommunicationError
+from dgnn_lab.execution.full_graph import _check_same_plan, load_data, make_plan
+from dgnn_lab.execution.models import LAYERS, layer_dims
+from dgnn_lab.execution.pipeline import Prefetcher, overlap_seconds, prefetch_communicator
+from dgnn_lab.execution.reference import copy_weights, reference_model
 from dgnn_lab.graph import to_csr
 from dgnn_lab.sampling.blocks import Block, block_aggregate
 from dgnn_lab.sampling.cache import build_cache, presample_counts
 from dgnn_lab.sampling.distributed import DistNeighborSampler, Topology, halo_topology_nodes, split_seeds
 from dgnn_lab.sampling.feature_store import DistFeatureStore
 from dgnn_lab.train.config import TrainConfig
-from dgnn_lab.train.full_graph import _check_same_plan, load_data, make_plan
-from dgnn_lab.train.models import LAYERS, layer_dims
-from dgnn_lab.train.pipeline import Prefetcher, overlap_seconds, prefetch_communicator
-from dgnn_lab.train.reference import copy_weights, reference_model
 
 __all__ = ["BlockGNN", "MinibatchWorker", "PreparedBatch", "gcn_block_weights", "worker_main"]
 
@@ -77,8 +77,8 @@ def gcn_block_weights(block: Block, degree: Tensor) -> Tensor:
 
 class BlockGNN(nn.Module):
     """GCN or GraphSAGE (mean) over sampled blocks: ``dropout -> layer -> relu`` per layer (no relu after the
-    last), with the parameters of :class:`~dgnn_lab.train.models.DistGNN`'s layers, so
-    :func:`~dgnn_lab.train.reference.copy_weights` starts it from PyG's initial weights."""
+    last), with the parameters of :class:`~dgnn_lab.execution.models.DistGNN`'s layers, so
+    :func:`~dgnn_lab.execution.reference.copy_weights` starts it from PyG's initial weights."""
 
     def __init__(self, model: str, in_dim: int, hidden: int, out_dim: int, layers: int = 2, dropout: float = 0.5):
         super().__init__()
@@ -354,7 +354,7 @@ def worker_main(ctx, config: dict) -> dict:
     comm, dev = w.comm, ctx.device
     straggler = None
     if cfg.straggler is not None:
-        from dgnn_lab.train.straggler import Straggler
+        from dgnn_lab.protocols.straggler import Straggler
 
         straggler = Straggler.from_config(cfg, ctx.rank)
         straggler = straggler if straggler.active else None

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from dgnn_lab.train.models import DistGNN, layer_dims
+from dgnn_lab.execution.models import DistGNN, layer_dims
 
 
 class ReferenceGNN(nn.Module):

@@ -29,7 +29,7 @@ from dgnn_lab.train.config import TrainConfig
 __all__ = ["MinibatchStudy", "cache_sweep", "minibatch_metrics", "minibatch_study", "pipeline_comparison",
            "run_variants", "seed_split_comparison", "variants_worker"]
 
-ENTRY = "dgnn_lab.train.experiments:variants_worker"
+ENTRY = "dgnn_lab.experiments.studies:variants_worker"
 
 
 class _VariantContext:

@@ -7,13 +7,13 @@ configuration's name and a stable hash of everything that changes its numbers
 ``done``) re-opens it with :meth:`dgnn_lab.dist.RunResult.load` instead of training it again: a notebook
 re-opens its comparisons instantly, and an interrupted or failed run is trained afresh::
 
-    from dgnn_lab.train.compare import compare
+    from dgnn_lab.experiments.compare import compare
     cmp = compare(["sync", "stale", "int8"], base={"dataset": "cora", "workers": 2, "epochs": 100})
     cmp.table          # one row per configuration: accuracy, bytes, time per epoch, wait share, staleness
     cmp.records()      # name -> telemetry records, for dgnn_lab.viz.comparison
 
 A preset is a named set of overrides (:data:`PRESETS`); a strategy a student registers with
-:func:`dgnn_lab.train.protocols.register_strategy` becomes a preset of the same name.
+:func:`dgnn_lab.protocols.halo.register_strategy` becomes a preset of the same name.
 """
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ _SUMMED = ("skipped_blocks", "straggler_s")
 # ------------------------------------------------------------------------------------- registered strategies
 
 def _registry() -> dict[str, type]:
-    """Strategies a user registered with :func:`dgnn_lab.train.protocols.register_strategy` (the library's own
+    """Strategies a user registered with :func:`dgnn_lab.protocols.halo.register_strategy` (the library's own
     are reached through the modes and the presets), by name."""
     try:
-        from dgnn_lab.train import protocols
+        from dgnn_lab.protocols import halo as protocols
     except ImportError:  # the protocols module is optional for the comparator
         return {}
     names = getattr(protocols, "list_strategies", lambda: [])()

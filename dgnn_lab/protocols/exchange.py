@@ -16,9 +16,9 @@ added into the rows it sent::
 which is the chain rule for a row that several workers read. The same boundary sets travel both ways, so
 forward and backward bytes of a layer are equal.
 
-Two optional generalisations serve the communication protocols (:mod:`dgnn_lab.train.protocols`):
+Two optional generalisations serve the communication protocols (:mod:`dgnn_lab.protocols.halo`):
 
-* ``codec`` (:mod:`dgnn_lab.train.compression`): rows and returned gradients cross the wire encoded (fp16,
+* ``codec`` (:mod:`dgnn_lab.protocols.codecs`): rows and returned gradients cross the wire encoded (fp16,
   int8 + per-row scale) and are decoded on arrival; autograd treats the codec as the identity. The default
   (``None``) is the exact float32 path, unchanged.
 * ``sample`` (:class:`HaloSample`): only some rows of each boundary block travel (BNS-GCN). Both sides know the
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dgnn_lab.train.compression import Codec
-from dgnn_lab.train.local_graph import LocalGraph
+from dgnn_lab.partition.local_graph import LocalGraph
+from dgnn_lab.protocols.codecs import Codec
 
 
 @dataclass

@@ -23,7 +23,7 @@ purpose ``eval``), so it is comparable; it is reported only at averaging epochs,
 same model. ``loss`` in an epoch record is this worker's local training loss (its own nodes, its subgraph);
 ``global_loss`` (at averaging epochs) is the mean over all training nodes of those local losses.
 
-With ``sync="ps"`` the averaging is replaced by the parameter server (:mod:`dgnn_lab.train.param_server`):
+With ``sync="ps"`` the averaging is replaced by the parameter server (:mod:`dgnn_lab.protocols.param_server`):
 each epoch a worker pushes the gradient of its share of the cut-graph loss and pulls weights at most
 ``staleness`` rounds old. With no halo exchange the workers are then coupled *only* through the server (and
 the evaluation epochs, which are collective), so a fast worker really runs ahead of a slow one by up to ``s``
@@ -41,13 +41,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dgnn_lab.execution.full_graph import _check_same_plan, evaluate, load_data, make_plan
+from dgnn_lab.execution.models import DistGNN
+from dgnn_lab.execution.reference import copy_weights, reference_model
+from dgnn_lab.partition.local_graph import LocalGraph, global_in_degree
+from dgnn_lab.protocols.param_server import flat_grads, flat_params, load_flat
+from dgnn_lab.protocols.straggler import Straggler
 from dgnn_lab.train.config import TrainConfig
-from dgnn_lab.train.full_graph import _check_same_plan, evaluate, load_data, make_plan
-from dgnn_lab.train.local_graph import LocalGraph, global_in_degree
-from dgnn_lab.train.models import DistGNN
-from dgnn_lab.train.param_server import flat_grads, flat_params, load_flat
-from dgnn_lab.train.reference import copy_weights, reference_model
-from dgnn_lab.train.straggler import Straggler
 
 
 def owned_subgraph(graph: LocalGraph, model: str) -> LocalGraph:
@@ -81,7 +81,7 @@ def worker_main(ctx, config: dict) -> dict:
     cfg = TrainConfig.from_dict(config)
     comm, rank, dev = ctx.comm, ctx.rank, ctx.device
     if cfg.sync == "ps":
-        from dgnn_lab.train import param_server
+        from dgnn_lab.protocols import param_server
 
         if param_server.split_world(ctx, cfg):
             return param_server.serve(ctx, cfg)
@@ -115,7 +115,7 @@ def worker_main(ctx, config: dict) -> dict:
     straggler = Straggler.from_config(cfg, rank)
     ps = None
     if cfg.sync == "ps":
-        from dgnn_lab.train.param_server import PSClient
+        from dgnn_lab.protocols.param_server import PSClient
 
         ps = PSClient(comm, cfg, params)
     torch.manual_seed(cfg.seed * 1000 + rank)

@@ -1,7 +1,7 @@
 """Partition-parallel GCN and GraphSAGE (mean): each worker computes its owned rows of every layer.
 
 Layer ``l`` on worker ``p`` (``H`` owned rows, ``A`` the local aggregation matrix of
-:mod:`dgnn_lab.train.local_graph`, ``X`` -> ``[X ; halo]`` the :class:`~dgnn_lab.train.halo.HaloExchange`)::
+:mod:`dgnn_lab.partition.local_graph`, ``X`` -> ``[X ; halo]`` the :class:`~dgnn_lab.protocols.exchange.HaloExchange`)::
 
     GCN:   H' = A [H W^T ; halo] + b                          (= PyG GCNConv: D^-1/2 (A+I) D^-1/2 H W^T + b)
     SAGE:  H' = A [H W_l^T ; halo] + b_l + H W_r^T            (= PyG SAGEConv, aggr="mean": W_l mean_j h_j + ...)
@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dgnn_lab.train.halo import halo_exchange
-from dgnn_lab.train.local_graph import LocalGraph, spmm
+from dgnn_lab.partition.local_graph import LocalGraph, spmm
+from dgnn_lab.protocols.exchange import halo_exchange
 
 
 class DistGCNLayer(nn.Module):
@@ -93,8 +93,8 @@ class DistGNN(nn.Module):
         """Training mode uses purposes ``halo_fwd/L{l}``/``halo_bwd/L{l}``; eval mode uses ``eval``.
 
         ``exchange(owned, graph, comm, layer)`` fetches the halo (default: the exact
-        :func:`~dgnn_lab.train.halo.halo_exchange`); a communication protocol passes its own
-        (:class:`dgnn_lab.train.protocols.HaloStrategy` objects are such callables)."""
+        :func:`~dgnn_lab.protocols.exchange.halo_exchange`); a communication protocol passes its own
+        (:class:`dgnn_lab.protocols.halo.HaloStrategy` objects are such callables)."""
         exchange = halo_exchange if exchange is None else exchange
         h = x
         last = len(self.layers) - 1

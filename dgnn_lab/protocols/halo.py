@@ -1,6 +1,6 @@
 """Halo-exchange protocols: what each full-graph layer receives from its peers, and how old it is.
 
-The full-graph loop (:mod:`dgnn_lab.train.full_graph`) calls one *strategy* object for every halo exchange of a
+The full-graph loop (:mod:`dgnn_lab.execution.full_graph`) calls one *strategy* object for every halo exchange of a
 training forward pass; the strategy decides what crosses the wire and what the layer aggregates. Evaluation
 always uses the exact synchronous exchange, so an accuracy measures the trained weights, not a protocol's
 inference error. Built in (``get_strategy(name)``; ``cfg.mode`` picks one unless ``cfg.strategy`` names one):
@@ -21,7 +21,7 @@ bns        full-bns              a random fraction p (``bns_p``) of each boundar
 =========  ====================  ==========================================================================
 
 ``quantize`` (fp16 / int8) applies to every strategy's forward rows and returned gradients (see
-:mod:`dgnn_lab.train.compression`); staleness 0 (and p = 1) is the synchronous exchange exactly.
+:mod:`dgnn_lab.protocols.codecs`); staleness 0 (and p = 1) is the synchronous exchange exactly.
 
 **Overlap.** PipeGCN's transfers of epochs ``t >= 1`` are non-blocking point-to-point operations posted as
 soon as rows (or gradients) are ready and waited for ``S`` epochs later, when they are used: the transfer runs
@@ -47,7 +47,7 @@ rows the layers aggregated this epoch) and ``staleness`` (their mean age).
 value, pickled with cloudpickle into ``TrainConfig.strategy_payload``, so a notebook cell is enough)::
 
     from dgnn_lab.train import train
-    from dgnn_lab.train.protocols import BoundedStaleHalo, register_strategy
+    from dgnn_lab.protocols.halo import BoundedStaleHalo, register_strategy
 
     class EveryThird(BoundedStaleHalo):
         def should_send(self, layer, peer, age, change):
@@ -69,9 +69,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dgnn_lab.train.compression import get_codec
-from dgnn_lab.train.halo import HaloSample, halo_exchange
-from dgnn_lab.train.local_graph import LocalGraph
+from dgnn_lab.partition.local_graph import LocalGraph
+from dgnn_lab.protocols.codecs import get_codec
+from dgnn_lab.protocols.exchange import HaloSample, halo_exchange
 
 FULL_GRAPH_MODES = ("full-sync", "full-stale", "full-bns")
 
