@@ -64,8 +64,8 @@ def main() -> None:
 
     from dgnn_lab import datasets
     from dgnn_lab.dist import cpu_cores
-    from dgnn_lab.execution.full_graph import make_plan
     from dgnn_lab.execution.reference import train_reference
+    from dgnn_lab.partition import partition
     from dgnn_lab.train import DistGNN, plan_halo_bytes, train
 
     cores = cpu_cores()
@@ -106,7 +106,7 @@ def main() -> None:
           f"all traffic {s2['total_bytes'] / args.epochs / 1e6:.2f} MB\n")
 
     # (c) bytes measured vs computed from the plan
-    plan = make_plan(data, 2, "metis", 0)
+    plan = partition(data, 2, "metis", seed=0, hops=1)
     model = DistGNN("gcn", args.features, args.hidden, int(data.y.max()) + 1, 2)
     want = {k: v.numpy() * args.epochs for k, v in plan_halo_bytes(plan, model.exchange_widths(),
                                                                    model.backward_layers()).items()}

@@ -10,7 +10,8 @@ straggler). Figures, each against ``sync`` of the same run:
 
 * ``halo MB`` and ``bytes x``: halo bytes over the run (forward rows + returned gradients, wire size) and their
   ratio to sync;
-* ``s/epoch`` and ``time x``: median epoch time of the slowest worker (epoch 0 left out) and its ratio;
+* ``s/epoch`` and ``time x``: median epoch time of the slowest worker (epoch 0 left out; see
+  ``dgnn_lab.records.s_per_epoch``) and its ratio;
 * ``wait``: share of worker time waiting at synchronisation points;
 * ``test acc``: test accuracy at the best validation epoch (Cora); csbm evaluates once, at the end;
 * ``age``: mean age in epochs of the aggregated halo rows.
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -57,31 +57,22 @@ VARIANTS: dict[str, dict] = {
 
 def several_cases(ctx, config: dict) -> None:
     """Worker entry: each config of ``config["cases"]`` in turn, records tagged by case number."""
-    from dgnn_lab.execution.full_graph import worker_main
+    from dgnn_lab.execution.loop import worker_main
 
     for i, case in enumerate(config["cases"]):
         worker_main(TaggedContext(ctx, i), case)
 
 
 def _rows(result, names: list[str]) -> list[dict]:
+    from dgnn_lab import records as rec
+
     out = []
     for i, name in enumerate(names):
-        eps = [r for r in result.records if r.get("type") == "epoch" and r.get("case") == i]
-        by_epoch: dict[int, list[dict]] = {}
-        for r in eps:
-            by_epoch.setdefault(r["epoch"], []).append(r)
-        secs = [max(r["epoch_s"] for r in rs) for e, rs in sorted(by_epoch.items()) if e > 0]
-        halo = sum(n for r in eps for per in r["bytes_sent"].values() for k, n in per.items()
-                   if k.startswith("halo_"))
-        total_t = sum(r["epoch_s"] for r in eps)
-        wait = sum(r["wait_s"] for r in eps) / total_t if total_t else 0.0
-        r0 = [r for r in eps if r["rank"] == 0 and r.get("val_acc") is not None]
-        best = max(r0, key=lambda r: (r["val_acc"], -r["epoch"])) if r0 else None
-        ages = [(int(a), n) for r in eps for a, n in (r.get("staleness_hist") or {}).items()]
-        rows_n = sum(n for _, n in ages)
-        out.append({"name": name, "halo": halo, "s_epoch": statistics.median(secs) if secs else float("nan"),
-                    "wait": wait, "acc": best["test_acc"] if best else None,
-                    "age": sum(a * n for a, n in ages) / rows_n if rows_n else 0.0})
+        recs = [r for r in result.records if r.get("case") == i]
+        secs, age = rec.s_per_epoch(recs), rec.halo_staleness(recs)
+        out.append({"name": name, "halo": rec.halo_bytes(recs), "s_epoch": secs if secs is not None else float("nan"),
+                    "wait": rec.wait_share(recs) or 0.0, "acc": rec.test_acc_at_best_val(recs),
+                    "age": age["mean"] if age else 0.0})
     return out
 
 

@@ -18,10 +18,10 @@ import pytest
 import torch
 
 from dgnn_lab import datasets
-from dgnn_lab.dist import Communicator, WorkerError, launch, ring_allreduce_bytes, run
+from dgnn_lab.dist import Communicator, WorkerError, launch, run
 from dgnn_lab.dist.testing import TaggedContext
 from dgnn_lab.execution.local_sgd import owned_subgraph
-from dgnn_lab.execution.local_sgd import worker_main as local_sgd_main
+from dgnn_lab.execution.loop import worker_main as local_sgd_main
 from dgnn_lab.execution.reference import train_reference
 from dgnn_lab.protocols.straggler import Straggler
 from dgnn_lab.train import TrainConfig, train
@@ -40,6 +40,14 @@ def _epochs(result, rank=None, case=None) -> list[dict]:
 def _n_params(data, hidden=16) -> int:
     c = int(data.y.max()) + 1
     return data.num_features * hidden + hidden + hidden * c + c
+
+
+def _ring_bytes(n: int, workers: int, rank: int, element_size: int = 4) -> int:
+    """What rank ``rank`` sends in a ring all-reduce of ``n`` elements, written out: P chunks of n//P + 1
+    (the first n % P) or n//P elements; reduce-scatter and all-gather each pass every chunk but two along the
+    ring, so rank r sends 2n - c[(r+1)%P] - c[(r+2)%P] elements."""
+    c = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
+    return (2 * n - c[(rank + 1) % workers] - c[(rank + 2) % workers]) * element_size
 
 
 # ------------------------------------------------------------------------------------------- in-process
@@ -74,11 +82,11 @@ def test_one_local_sgd_worker_is_single_process_training():
 
 
 def test_owned_subgraph_drops_exactly_the_cut_edges():
-    from dgnn_lab.execution.full_graph import make_plan
+    from dgnn_lab.partition import partition
     from dgnn_lab.partition.local_graph import LocalGraph
 
     data = datasets.load("karate")
-    plan = make_plan(data, 2, "random", 0)
+    plan = partition(data, 2, "random", seed=0, hops=1)
     assign = plan.assignment
     for p in range(2):
         g = LocalGraph.from_plan(plan, p, data.edge_index)
@@ -135,7 +143,7 @@ def test_local_sgd_averages_to_one_model_moves_only_ring_bytes_and_lets_a_stragg
             purposes = {k for per in r["bytes_sent"].values() for k in per}
             if averaged:
                 assert purposes == {"model_avg", "metrics", "eval"}
-                assert r["bytes_sent"][str(1 - rank)]["model_avg"] == ring_allreduce_bytes(n, 4, 2, rank)
+                assert r["bytes_sent"][str(1 - rank)]["model_avg"] == _ring_bytes(n, 2, rank) == 4 * n  # P = 2
                 assert a["test_acc"] == b["test_acc"] is not None
             else:  # communication-free: no byte, no transfer, no waiting, even beside a straggler
                 assert purposes == set() and r["comm_s"] == 0.0 and r["wait_s"] == 0.0
@@ -196,7 +204,7 @@ def test_async_ps_converges_on_cora_with_bounded_staleness_and_a_straggler_makes
 
 def fail_on_rank(ctx, config: dict):
     """Worker entry: full-graph training where rank ``config["fail_rank"]`` raises at epoch 2."""
-    from dgnn_lab.execution.full_graph import worker_main
+    from dgnn_lab.execution.loop import worker_main
 
     cfg = dict(config)
     bad = cfg.pop("fail_rank")

@@ -4,6 +4,7 @@ widget (run, cached re-open, Stop) and clear errors for bad input."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 
@@ -12,6 +13,7 @@ import pytest
 
 from dgnn_lab.dist import RunResult
 from dgnn_lab.experiments import compare as tc
+from dgnn_lab.train import TrainConfig
 from dgnn_lab.viz import comparison as vc
 
 BASE = {"dataset": "karate", "workers": 2, "epochs": 4, "partition": "range"}
@@ -46,6 +48,10 @@ def test_runs_each_configuration_for_real_in_its_own_hashed_dir(first):
     assert len(launched) == 2
     assert list(cmp.results) == ["sync", "wide"]
     dirs = sorted(p.name for p in root.iterdir())
+    # one directory per configuration, "<name>-<10 hex digits>", the two hashes different
+    assert [d.rsplit("-", 1)[0] for d in dirs] == ["sync", "wide"]
+    assert all(re.fullmatch(r"[a-z]+-[0-9a-f]{10}", d) for d in dirs), dirs
+    assert len({d.rsplit("-", 1)[1] for d in dirs}) == 2
     assert dirs == sorted(f"{n}-{tc.config_hash(c)}" for n, c in cmp.configs.items())
     for name, result in cmp.results.items():
         assert result.status == "done" and result.world_size == 2
@@ -108,11 +114,28 @@ def test_unfinished_runs_are_not_reused(first, tmp_path):
 
 def test_config_hash_is_stable_and_ignores_where_a_run_goes():
     h = tc.config_hash(BASE)
+    # exactly 10 lowercase hex digits (it names run directories), the same on every call
+    assert re.fullmatch(r"[0-9a-f]{10}", h), h
+    assert tc.config_hash(dict(BASE)) == h and tc.config_hash(BASE) == h
+    # equal configurations hash equal: key order, a TrainConfig or a mapping, a default spelled out or not
     assert h == tc.config_hash(dict(reversed(list(BASE.items()))))
-    assert h == tc.config_hash({**BASE, "run_dir": "/elsewhere", "timeout_s": 5.0})
-    assert h != tc.config_hash({**BASE, "hidden": 17})
-    assert h != tc.config_hash({**BASE, "quantize": "int8"})
-    assert len(h) == 10 and int(h, 16) >= 0
+    assert h == tc.config_hash(TrainConfig(**BASE))
+    assert h == tc.config_hash({**BASE, "hidden": 16})  # 16 is the default width (see the first test)
+    args = {"num_nodes": 100, "num_features": 8}
+    csbm = {**BASE, "dataset": "csbm", "dataset_args": args}
+    assert tc.config_hash(csbm) == tc.config_hash({**csbm, "dataset_args": dict(reversed(list(args.items())))})
+    # where a run goes and how long it may take are not hashed
+    for extra in ({"run_dir": "/elsewhere"}, {"run_dir": "/a/b"}, {"timeout_s": 5.0}, {"timeout_s": 1e4},
+                  {"run_dir": "/elsewhere", "timeout_s": 5.0}):
+        assert tc.config_hash({**BASE, **extra}) == h, extra
+    # every field that changes a run's numbers changes the hash (and each change gives its own hash)
+    changed = [{"hidden": 17}, {"quantize": "int8"}, {"epochs": 5}, {"workers": 3}, {"seed": 1},
+               {"lr": 0.02}, {"partition": "random"}, {"dataset": "csbm"}, {"mode": "full-stale"},
+               {"dropout": 0.1}]
+    hashes = [tc.config_hash({**BASE, **c}) for c in changed]
+    assert all(re.fullmatch(r"[0-9a-f]{10}", x) for x in hashes)
+    assert h not in hashes and len(set(hashes)) == len(changed), dict(zip(map(str, changed), hashes, strict=True))
+    assert tc.config_hash(csbm) != tc.config_hash({**csbm, "dataset_args": {**args, "num_nodes": 101}})
 
 
 def test_bad_input_names_what_is_valid():
@@ -258,8 +281,9 @@ def test_comparator_stop_interrupts_and_skips_the_rest(tmp_path, launches):
 
 
 def test_registered_strategies_become_presets_and_hash_by_code(monkeypatch):
-    protocols = pytest.importorskip("dgnn_lab.protocols.halo")
-    monkeypatch.setattr(protocols, "_REGISTRY", dict(protocols._REGISTRY))
+    from dgnn_lab.protocols import halo as protocols
+
+    monkeypatch.setattr(protocols.HALO_REGISTRY, "_items", dict(protocols.HALO_REGISTRY._items))
 
     def make(k):
         class EveryK(protocols.BoundedStaleHalo):
@@ -270,9 +294,9 @@ def test_registered_strategies_become_presets_and_hash_by_code(monkeypatch):
     assert "every-k" not in tc.preset_names()
     protocols.register_strategy("every-k", make(3))
     assert tc.preset_names()[-1] == "every-k" and "pipegcn" not in tc.preset_names()  # built-ins come by mode
-    assert tc.preset("every-k") == {"mode": "full-stale", "strategy": "every-k"}
+    assert tc.preset("every-k") == {"mode": "full-stale", "halo": "every-k"}
     cfg = tc.resolve(["every-k"], {**BASE, "staleness": 3})["every-k"]
-    assert cfg.strategy == "every-k" and cfg.strategy_payload
+    assert cfg.halo == "every-k" and list(cfg.by_value()) == ["halo:every-k"]  # travels beside, not in, the config
     h = tc.config_hash(cfg)
     protocols.register_strategy("every-k", make(3))  # the same code again (a re-run cell): the same runs
     assert tc.config_hash(tc.resolve(["every-k"], {**BASE, "staleness": 3})["every-k"]) == h

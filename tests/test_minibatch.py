@@ -19,11 +19,12 @@ from dgnn_lab import datasets
 from dgnn_lab.dist import RunResult, WorkerError, run
 from dgnn_lab.dist.communicator import Communicator
 from dgnn_lab.dist.testing import TaggedContext
-from dgnn_lab.execution.full_graph import make_plan
-from dgnn_lab.execution.minibatch import MinibatchWorker, _check_supported, worker_main
+from dgnn_lab.execution.loop import worker_main
+from dgnn_lab.execution.minibatch import MinibatchWorker
 from dgnn_lab.execution.pipeline import Prefetcher
 from dgnn_lab.execution.reference import reference_model
 from dgnn_lab.graph import to_csr
+from dgnn_lab.partition import partition
 from dgnn_lab.sampling.distributed import DistNeighborSampler, Topology, halo_topology_nodes, split_seeds
 from dgnn_lab.train import TrainConfig
 
@@ -115,11 +116,14 @@ def test_prefetcher_keeps_order_runs_ahead_and_reraises():
         list(Prefetcher(bad, 4, enabled=True))
 
 
-def test_minibatch_rejects_what_it_does_not_support():
-    with pytest.raises(ValueError, match="sync='ps' .* not supported in minibatch mode"):
-        _check_supported(TrainConfig(mode="minibatch", sync="ps"), 2)
-    with pytest.raises(ValueError, match="quantize='int8' is not supported in minibatch mode"):
-        _check_supported(TrainConfig(mode="minibatch", quantize="int8"), 2)
+def test_minibatch_combines_with_the_parameter_server_and_codecs_and_refuses_what_cannot_train():
+    ps = TrainConfig(mode="minibatch", sync="ps", workers=2)
+    assert ps.world_size == 3 and ps.axes()["grad_sync"] == "ps" and ps.axes()["execution"] == "minibatch"
+    assert TrainConfig(mode="minibatch", quantize="int8").axes()["codec"] == "int8"
+    with pytest.raises(ValueError, match="halo='pipegcn'.*execution 'full-graph'.*execution='minibatch'"):
+        TrainConfig(mode="minibatch", halo="pipegcn")
+    with pytest.raises(ValueError, match="grad_sync='averaging'.*execution 'minibatch'"):
+        TrainConfig(mode="minibatch", grad_sync="averaging")
 
 
 # ------------------------------------------------------------------------------------ the 2-worker launch
@@ -133,7 +137,7 @@ def _sampler_checks(ctx) -> dict:
     cfg = TrainConfig(**CSBM)
     data = datasets.load(cfg.dataset, **cfg.dataset_args)
     n = data.num_nodes
-    plan = make_plan(data, 2, "metis", 0)
+    plan = partition(data, 2, "metis", seed=0, hops=1)
     train_idx = torch.nonzero(data.train_mask).reshape(-1)
     seeds = split_seeds(train_idx, plan.assignment, ctx.rank, 2, "chunk")[:40]
     owned = plan.parts[ctx.rank].owned

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from torch_geometric.data import Data
 
 from dgnn_lab.partition import METHODS, VERTEX_CUT_METHODS, partition, receptive_field_error
-from tests.test_partition import check_edge_cut_plan, check_vertex_cut_plan
+from tests.test_partition import brute_rings, check_edge_cut_plan, check_vertex_cut_plan
 
 
 @st.composite
@@ -39,7 +39,19 @@ def test_plan_definitions_hold(method, data, parts, hops, seed):
         check_vertex_cut_plan(plan, data)
     else:
         check_edge_cut_plan(plan, data)
-        assert (receptive_field_error(plan, data, hops) < 1e-9) if hops else True
+        assert plan.hops == hops
+        # Without exchange, `hops` rounds of aggregation on what a part stores (owned + `hops` rings; none
+        # for hops = 0) are exact; one round more misses exactly the walks that start in ring hops + 1, so it
+        # is exact iff no part has a node at distance hops + 1 (brute force, networkx). For hops = 0 that is:
+        # one round on the owned nodes alone is exact iff no edge crosses parts.
+        if hops:
+            assert receptive_field_error(plan, data, hops) < 1e-9
+        beyond = any(brute_rings(data.edge_index, data.num_nodes, set(part.owned.tolist()), hops + 1)[hops]
+                     for part in plan.parts)
+        if hops == 0:
+            src, dst = data.edge_index
+            assert beyond == bool((plan.assignment[src] != plan.assignment[dst]).any())
+        assert (receptive_field_error(plan, data, hops + 1) > 1e-9) == beyond
 
 
 @PROPS

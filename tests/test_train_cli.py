@@ -47,7 +47,7 @@ def test_torchrun_launcher_writes_the_spec_and_prints_the_command(capsys, tmp_pa
     assert out["command"][:1] == ["torchrun"] and "--nproc-per-node" in out["command"]
     assert out["command"][-3:] == ["-m", "dgnn_lab.worker", out["spec"]]
     spec = json.loads((tmp_path / "torchrun.json").read_text())
-    assert spec["entry"] == "dgnn_lab.execution.full_graph:worker_main"
+    assert spec["entry"] == "dgnn_lab.execution.loop:worker_main"
     assert spec["config"]["workers"] == 3 and spec["config"]["dataset"] == "karate"
     rc = main(["train", "--dataset", "karate", "--launcher", "torchrun", "--run-dir", str(tmp_path / "b")])
     text = capsys.readouterr().out

@@ -10,10 +10,10 @@ from torch_geometric.nn import GCNConv, SAGEConv
 
 from dgnn_lab import datasets
 from dgnn_lab.dist import Communicator, WorkerContext
-from dgnn_lab.execution.full_graph import make_plan, worker_main
+from dgnn_lab.execution.loop import worker_main
 from dgnn_lab.execution.models import DistGNN
 from dgnn_lab.execution.reference import copy_weights, reference_model, train_reference
-from dgnn_lab.partition import build_plan
+from dgnn_lab.partition import build_plan, partition
 from dgnn_lab.train import LocalGraph, TrainConfig, global_in_degree, make_config, plan_halo_bytes, train
 
 # ------------------------------------------------------------------------------------------- config
@@ -165,7 +165,7 @@ def test_one_worker_matches_pyg_exactly(planetoid_root, model, layers, one_threa
 
 def test_copy_weights_gives_identical_outputs():
     data = datasets.load("karate")
-    plan = make_plan(data, 1, "range", 0)
+    plan = partition(data, 1, "range", seed=0, hops=1)
     for model in ("gcn", "sage"):
         ref = reference_model(model, 34, 8, 2, 2, 0.0, seed=3)
         dist_model = copy_weights(ref, DistGNN(model, 34, 8, 2, 2, 0.0))

@@ -8,13 +8,13 @@ the value and what is allowed); 130 interrupted (Ctrl-C stops every worker; the 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
 from dgnn_lab.cli.common import CLIError, add_dataset_args, add_json_flag, dataset_params, print_json, table
+from dgnn_lab.records import format_bytes, median
 
 LAUNCHERS = ("spawn", "torchrun")
 
@@ -180,18 +180,8 @@ def training_summary(result) -> dict:
     return s
 
 
-def _bytes(n: float | int | None) -> str:
-    if n is None:
-        return "n/a"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000.0
-    return f"{n:.1f} GB"
-
-
 def report(s: dict) -> str:
-    """The human-readable report of a training summary."""
+    """The human-readable report of a training summary (bytes in :func:`dgnn_lab.records.format_bytes`)."""
     cfg = s.get("config") or {}
     n = s.get("world_size")
     ps = cfg.get("sync") == "ps"
@@ -214,27 +204,27 @@ def report(s: dict) -> str:
     loss = [x for x in s.get("train_loss") or [] if x is not None]
     if loss:
         lines.append(f"train loss    {loss[0]:.4f} -> {loss[-1]:.4f}")
-    sec = sorted(x for x in s.get("epoch_seconds") or [] if x is not None)
+    sec = [x for x in s.get("epoch_seconds") or [] if x is not None]
     if sec:
-        lines.append(f"time/epoch    median {sec[len(sec) // 2] * 1e3:.1f} ms, mean {sum(sec) / len(sec) * 1e3:.1f} ms "
+        lines.append(f"time/epoch    median {median(sec) * 1e3:.1f} ms, mean {sum(sec) / len(sec) * 1e3:.1f} ms "
                      f"(slowest worker per epoch; first epoch included)")
     lines.append("")
     epochs = max(int(s.get("epochs") or 0), 1)
     rows = []
     for w in s.get("workers", []):
-        is_server = ps and w["rank"] == cfg.get("workers")
+        is_server = w.get("role") == "server" or (ps and w["rank"] == cfg.get("workers"))
         rows.append([f"{w['rank']} (server)" if is_server else w["rank"], w.get("num_owned") or 0,
                      w.get("num_halo") or 0,
                      w["compute_s"] / epochs * 1e3, w["comm_s"] / epochs * 1e3, w["wait_s"] / epochs * 1e3,
-                     _bytes(w["bytes_sent"]), _bytes(w["bytes_recv"])])
+                     format_bytes(w["bytes_sent"]), format_bytes(w["bytes_recv"])])
     lines.append("per worker (ms per epoch; bytes over the run)")
     lines.append(table(rows, ["rank", "owned", "halo", "compute", "comm", "wait", "sent", "received"]))
     imb = s.get("imbalance")
     lines.append(f"imbalance     {imb:.3f} (max / mean compute time)" if imb else "imbalance     n/a")
     if cfg.get("mode") == "minibatch":
         lines.extend(_minibatch_lines(s, cfg, epochs))
-    lines.append(f"halo bytes    {_bytes(s.get('halo_bytes'))} (forward + backward, wire size); all traffic "
-                 f"{_bytes(s.get('total_bytes'))}")
+    lines.append(f"halo bytes    {format_bytes(s.get('halo_bytes'))} (forward + backward, wire size); all traffic "
+                 f"{format_bytes(s.get('total_bytes'))}")
     rows_l = s.get("forward_rows_per_layer") or []
     if rows_l:
         lines.append("halo rows     " + ", ".join(f"L{i}: {r:,.0f}" for i, r in enumerate(rows_l))
@@ -255,7 +245,7 @@ def report(s: dict) -> str:
     if m:
         lines.append("")
         lines.append("bytes sent (row = sender, column = receiver)")
-        lines.append(table([[f"{i}", *[_bytes(v) for v in row]] for i, row in enumerate(m)],
+        lines.append(table([[f"{i}", *[format_bytes(v) for v in row]] for i, row in enumerate(m)],
                            ["from\\to", *[str(j) for j in range(len(m))]]))
     if s.get("run_dir"):
         lines.append("")
@@ -280,14 +270,13 @@ def _minibatch_lines(s: dict, cfg: dict, epochs: int) -> list[str]:
 
 def _torchrun(cfg, args: argparse.Namespace) -> int:
     """Write the worker spec and print the torchrun command (nothing is started here)."""
-    from dgnn_lab.train.api import entry_for
+    from dgnn_lab.train.api import write_torchrun_spec
 
     run_dir = Path(cfg.run_dir or Path("runs") / time.strftime("torchrun-%Y%m%d-%H%M%S")).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    spec_path = run_dir / "torchrun.json"
-    spec = {"entry": entry_for(cfg), "config": cfg.to_dict(), "run_dir": str(run_dir), "backend": cfg.backend,
-            "timeout_s": cfg.timeout_s, "threads_per_worker": cfg.threads_per_worker}
-    spec_path.write_text(json.dumps(spec, indent=2))
+    try:
+        spec_path = write_torchrun_spec(cfg, run_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CLIError(str(exc)) from None
     one = ["torchrun", "--standalone", "--nnodes", "1", "--nproc-per-node", str(cfg.world_size),
            "-m", "dgnn_lab.worker", str(spec_path)]
     if args.json:

@@ -30,6 +30,15 @@ Bytes are wire sizes (``numel * element_size``, no headers):
 * ``send`` / ``recv`` (point-to-point, e.g. a parameter server's pushes and pulls): ``numel * element_size``
   to / from that one peer.
 
+``exchange_async`` posts the same point-to-point transfers without a barrier and returns a
+:class:`PendingExchange` to wait on when the rows are needed (PipeGCN's overlap): bytes are counted when
+posted, the time left when waited for is ``wait``. :meth:`Communicator.fork` makes a second communicator over
+a new process group of the same ranks for a thread that communicates beside the main one (a prefetcher);
+its bytes are merged into this communicator's epoch statistics.
+
+This module (with the rest of ``dgnn_lab.dist``) is the only door to ``torch.distributed``: training code
+never calls it directly (a test checks), so no byte escapes the counters.
+
 ``exchange``, ``all_reduce`` and ``barrier`` are collective: every rank of the group must call them in the
 same order (the halo exchange of a synchronous layer does). The group is the whole world unless
 :meth:`Communicator.use_group` narrows it to the first k ranks (the workers, when the last rank is a parameter
@@ -68,6 +77,31 @@ def ring_allreduce_bytes(numel: int, element_size: int, world_size: int, rank: i
     return (2 * numel - chunk((rank + 1) % p) - chunk((rank + 2) % p)) * element_size
 
 
+class PendingExchange:
+    """An :meth:`Communicator.exchange_async` in flight: :meth:`wait` blocks until it is done (time charged to
+    ``wait``: the transfer itself ran behind whatever the worker did meanwhile) and returns the blocks."""
+
+    def __init__(self, comm: Communicator, works: list, recv: list[torch.Tensor], keep: list[torch.Tensor],
+                 purpose: str) -> None:
+        self._comm, self._works, self._recv, self._keep, self.purpose = comm, works, recv, keep, purpose
+
+    @property
+    def done(self) -> bool:
+        return self._works is None
+
+    def wait(self) -> list[torch.Tensor]:
+        if self._works is not None:
+            comm, t0 = self._comm, time.perf_counter()
+            with comm.phase("wait"):
+                try:
+                    for w in self._works:
+                        w.wait()
+                except RuntimeError as e:
+                    raise comm._fail("exchange_async", self.purpose, t0, e) from e
+            self._works, self._keep = None, []
+        return self._recv
+
+
 class Communicator:
     """Counts bytes per (peer, purpose) and times compute / comm / wait for one worker of a process group.
 
@@ -97,7 +131,25 @@ class Communicator:
         self.group = None
         #: ranks in the whole world (``world_size`` is the collectives' group size)
         self.world_ranks = self.world_size
+        self._forks: list[Communicator] = []
         self._reset_epoch(time.perf_counter())
+
+    def fork(self) -> Communicator:
+        """A second communicator over a new process group spanning this one's ranks, for a thread that makes
+        collective calls beside the main thread (two threads must never share a gloo group: their calls
+        could be matched in different orders on different ranks). COLLECTIVE: every rank calls it, in the
+        same order relative to other group creations. Its bytes are merged into :meth:`take_epoch_stats`,
+        which also reports its comm/wait seconds under ``forks``."""
+        other = Communicator(self.rank, self.world_size, self.device, self.backend, timeout_s=self.timeout_s,
+                             sync=self.sync)
+        other.check = self.check
+        if self.world_size > 1 and dist.is_initialized():
+            import datetime
+
+            kw = {"timeout": datetime.timedelta(seconds=self.timeout_s)} if self.timeout_s else {}
+            other.group = dist.new_group(list(range(self.world_size)), **kw)
+        self._forks.append(other)
+        return other
 
     def use_group(self, size: int) -> None:
         """Run collectives (``exchange``, ``all_reduce``, ``barrier``) over ranks ``0 .. size-1`` only, e.g. the
@@ -183,6 +235,16 @@ class Communicator:
             "events": self._events,
         }
         self._reset_epoch(now)
+        if self._forks:
+            stats["forks"] = []
+            for f in self._forks:
+                fs = f.take_epoch_stats()
+                for key in ("bytes_sent", "bytes_recv"):
+                    for q, per in fs[key].items():
+                        d = stats[key].setdefault(q, {})
+                        for purpose, n in per.items():
+                            d[purpose] = d.get(purpose, 0) + n
+                stats["forks"].append({"comm_s": fs["comm_s"], "wait_s": fs["wait_s"]})
         return stats
 
     def elapsed(self, name: str) -> float:
@@ -253,30 +315,7 @@ class Communicator:
         a mismatch is a ``ValueError`` naming both ranks, not a gloo abort or silently uninitialised rows.
         """
         p, me = self.world_size, self.rank
-        if len(send) != p or len(recv_rows) != p:
-            raise ValueError(f"exchange needs one send block and one recv_rows entry per rank (world_size={p}); "
-                             f"got {len(send)} blocks and {len(recv_rows)} recv_rows")
-        dims = set()
-        dtypes = set()
-        for q, t in enumerate(send):
-            if not isinstance(t, torch.Tensor) or t.dim() != 2:
-                shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-                raise ValueError(f"exchange: send[{q}] must be a 2-D tensor (rows x D), got {shape}")
-            if q != me or p == 1:
-                dims.add(t.shape[1])
-                dtypes.add(t.dtype)
-                self._check_device(t, f"send[{q}]")
-        if len(dims) > 1 or len(dtypes) > 1:
-            raise ValueError(f"exchange: all send blocks must share one row width and dtype; got widths "
-                             f"{sorted(dims)} and dtypes {sorted(map(str, dtypes))}")
-        width, dtype = dims.pop(), dtypes.pop()
-        rows = []
-        for q, n in enumerate(recv_rows):
-            n = int(n)
-            if n < 0:
-                raise ValueError(f"exchange: recv_rows[{q}] must be >= 0, got {n}")
-            rows.append(0 if q == me else n)
-        recv = [torch.empty((rows[q], width), dtype=dtype, device=self.device) for q in range(p)]
+        width, dtype, rows, recv = self._prepare_exchange(send, recv_rows)
         if p == 1:
             return recv
         self._sync("exchange", purpose)
@@ -305,6 +344,67 @@ class Communicator:
                 self._count("sent", q, purpose, send[q].shape[0] * width * esize)
                 self._count("recv", q, purpose, rows[q] * width * esize)
         return recv
+
+    def _prepare_exchange(self, send: Sequence[torch.Tensor], recv_rows: Sequence[int]):
+        """Check an exchange's blocks; return (width, dtype, rows to receive per rank, empty recv buffers)."""
+        p, me = self.world_size, self.rank
+        if len(send) != p or len(recv_rows) != p:
+            raise ValueError(f"exchange needs one send block and one recv_rows entry per rank (world_size={p}); "
+                             f"got {len(send)} blocks and {len(recv_rows)} recv_rows")
+        dims = set()
+        dtypes = set()
+        for q, t in enumerate(send):
+            if not isinstance(t, torch.Tensor) or t.dim() != 2:
+                shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+                raise ValueError(f"exchange: send[{q}] must be a 2-D tensor (rows x D), got {shape}")
+            if q != me or p == 1:
+                dims.add(t.shape[1])
+                dtypes.add(t.dtype)
+                self._check_device(t, f"send[{q}]")
+        if len(dims) > 1 or len(dtypes) > 1:
+            raise ValueError(f"exchange: all send blocks must share one row width and dtype; got widths "
+                             f"{sorted(dims)} and dtypes {sorted(map(str, dtypes))}")
+        width, dtype = dims.pop(), dtypes.pop()
+        rows = []
+        for q, n in enumerate(recv_rows):
+            n = int(n)
+            if n < 0:
+                raise ValueError(f"exchange: recv_rows[{q}] must be >= 0, got {n}")
+            rows.append(0 if q == me else n)
+        recv = [torch.empty((rows[q], width), dtype=dtype, device=self.device) for q in range(p)]
+        return width, dtype, rows, recv
+
+    def exchange_async(self, send: Sequence[torch.Tensor], recv_rows: Sequence[int], purpose: str,
+                       tag: int = 0) -> PendingExchange:
+        """:meth:`exchange` without the barrier and without waiting: posts the point-to-point transfers (with
+        ``tag``, so several exchanges can be in flight) and returns a :class:`PendingExchange`. Bytes are
+        counted now; no row-count check is made (the protocol must agree by construction). Every rank must
+        post matching exchanges with the same tag."""
+        p, me = self.world_size, self.rank
+        width, dtype, rows, recv = self._prepare_exchange(send, recv_rows)
+        keep = [t.detach().contiguous() for t in send]
+        works: list = []
+        if p > 1:
+            ops = []
+            for q in range(p):
+                if q == me:
+                    continue
+                if rows[q] > 0:
+                    ops.append(dist.P2POp(dist.irecv, recv[q], q, self.group, tag=tag))
+                if keep[q].shape[0] > 0:
+                    ops.append(dist.P2POp(dist.isend, keep[q], q, self.group, tag=tag))
+            t0 = time.perf_counter()
+            with self.phase("comm"):
+                try:
+                    works = dist.batch_isend_irecv(ops) if ops else []
+                except RuntimeError as e:
+                    raise self._fail("exchange_async", purpose, t0, e) from e
+            esize = torch.empty((), dtype=dtype).element_size()
+            for q in range(p):
+                if q != me:
+                    self._count("sent", q, purpose, keep[q].shape[0] * width * esize)
+                    self._count("recv", q, purpose, rows[q] * width * esize)
+        return PendingExchange(self, works, recv, keep, purpose)
 
     def _check_rows(self, send_rows: list[int], rows: list[int], width: int, purpose: str, t0: float) -> None:
         """Tell every peer how many rows (and the width) this rank sends it and expects from it, and compare.

@@ -115,6 +115,8 @@ class WorkerContext:
     local_rank: int = 0
     local_world_size: int = 1
     cores: int = 1
+    #: values sent by value over the launch channel (strategies defined in a notebook cell), by key
+    objects: dict = field(default_factory=dict, repr=False)
     _sink: Callable[[dict], None] | None = field(default=None, repr=False)
     _stop: Callable[[], bool] | None = field(default=None, repr=False)
     _emitted: set = field(default_factory=set, repr=False)
@@ -162,7 +164,7 @@ class WorkerContext:
 def init_worker(*, rank: int, world_size: int, local_rank: int, local_world_size: int, backend: str,
                 timeout_s: float, num_threads: int | None, store: Any = None, where: str = "",
                 sink: Callable[[dict], None] | None = None, stop: Callable[[], bool] | None = None,
-                run_dir: Path | None = None) -> WorkerContext:
+                run_dir: Path | None = None, objects: dict | None = None) -> WorkerContext:
     """Set threads and device, join the process group (``store`` given, or ``env://``), build the context
     and emit a ``ready`` record with the rendezvous time ``init_s`` and address (``where``, for messages)."""
     cores = cpu_cores()
@@ -188,7 +190,7 @@ def init_worker(*, rank: int, world_size: int, local_rank: int, local_world_size
     comm = Communicator(rank, world_size, device, backend, timeout_s=timeout_s)
     ctx = WorkerContext(rank=rank, world_size=world_size, device=device, backend=backend, num_threads=threads,
                         comm=comm, run_dir=run_dir, local_rank=local_rank, local_world_size=local_world_size,
-                        cores=cores, _sink=sink, _stop=stop)
+                        cores=cores, objects=dict(objects or {}), _sink=sink, _stop=stop)
     ctx.emit({"type": "ready", "init_s": init_s, "rendezvous": rendezvous, **ctx.describe()})
     return ctx
 

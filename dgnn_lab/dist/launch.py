@@ -143,7 +143,8 @@ def _worker_main(rank: int, spec: dict, conn: mpc.Connection, stop_event: Any) -
         ctx = init_worker(rank=rank, world_size=ws, local_rank=rank, local_world_size=ws,
                           backend=spec["backend"], timeout_s=spec["timeout_s"], num_threads=spec["num_threads"],
                           store=store, where=f" (TCPStore 127.0.0.1:{spec['store_port']})", sink=sink,
-                          stop=stop_event.is_set, run_dir=Path(spec["run_dir"]))
+                          stop=stop_event.is_set, run_dir=Path(spec["run_dir"]),
+                          objects=_unpack_objects(spec.get("objects")))
         run_entry(ctx, spec["entry"], spec["config"])
     except BaseException as e:  # noqa: BLE001 - report everything, including SystemExit and KeyboardInterrupt
         if isinstance(e, SystemExit) and e.code in (0, None):
@@ -153,6 +154,26 @@ def _worker_main(rank: int, spec: dict, conn: mpc.Connection, stop_event: Any) -
             _flush_and_exit(conn, 1)
     shutdown()
     _flush_and_exit(conn, 0)
+
+
+def _unpack_objects(payload: bytes | None) -> dict:
+    """The by-value objects of a run (strategies defined in a notebook cell), from the launch channel: the
+    bytes came from the launching process through the spawn pipe, never from a file."""
+    if not payload:
+        return {}
+    import pickle
+
+    return pickle.loads(payload)
+
+
+def pack_objects(objects: dict | None) -> bytes | None:
+    """``objects`` pickled by value (cloudpickle), for the launch channel only: a class from ``__main__`` (a
+    notebook cell) cannot be imported by a spawned worker, so its code travels with the spawn arguments."""
+    if not objects:
+        return None
+    import cloudpickle
+
+    return cloudpickle.dumps(objects)
 
 
 _PEER_FAILURE_TEXT = ("Connection closed by peer", "Connection reset by peer", "Broken pipe",
@@ -193,8 +214,9 @@ class RunHandle:
 
     def __init__(self, entry: str, config: dict, world_size: int, backend: str, run_dir: Path,
                  timeout_s: float, num_threads: int, cores: int, on_record: Callable[[dict], Any] | None,
-                 stop_grace_s: float, term_grace_s: float) -> None:
+                 stop_grace_s: float, term_grace_s: float, objects: bytes | None = None) -> None:
         self.entry = entry
+        self._objects = objects  # by-value strategies: sent to the workers, never written to run_dir
         self.config = config
         self.world_size = world_size
         self.backend = backend
@@ -352,7 +374,7 @@ class RunHandle:
             spec = {"entry": self.entry, "config": self.config, "world_size": self.world_size,
                     "backend": self.backend, "timeout_s": self.timeout_s, "num_threads": self.num_threads,
                     "store_port": store.port, "parent_pid": os.getpid(), "run_dir": str(self.run_dir),
-                    "log_dir": str(self.run_dir)}
+                    "log_dir": str(self.run_dir), "objects": self._objects}
             readers: dict[mpc.Connection, int] = {}
             for rank in range(self.world_size):
                 r, w = mpctx.Pipe(duplex=False)
@@ -501,7 +523,7 @@ class RunHandle:
 def launch(entry: str | Callable, config: dict, world_size: int, *, backend: str = "auto",
            run_dir: str | os.PathLike | None = None, timeout_s: float = 60.0,
            threads_per_worker: int | None = None, on_record: Callable[[dict], Any] | None = None,
-           stop_grace_s: float = 1.0, term_grace_s: float = 2.0) -> RunHandle:
+           stop_grace_s: float = 1.0, term_grace_s: float = 2.0, objects: dict | None = None) -> RunHandle:
     """Start ``world_size`` workers running ``entry(ctx, config)`` and return a :class:`RunHandle` at once.
 
     ``entry`` is ``"module:function"`` (importable by a fresh process); ``config`` a JSON-able dict.
@@ -538,7 +560,7 @@ def launch(entry: str | Callable, config: dict, world_size: int, *, backend: str
     if any(rd.glob("records*.jsonl")):
         raise ValueError(f"run_dir {rd} already holds a run's records; pass a fresh directory (or None)")
     handle = RunHandle(entry, config, world_size, resolved, rd.resolve(), float(timeout_s), threads, cores,
-                       on_record, stop_grace_s, term_grace_s)
+                       on_record, stop_grace_s, term_grace_s, objects=pack_objects(objects))
     _ACTIVE.add(handle)
     handle._supervisor.start()
     return handle

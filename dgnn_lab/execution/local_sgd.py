@@ -23,7 +23,10 @@ purpose ``eval``), so it is comparable; it is reported only at averaging epochs,
 same model. ``loss`` in an epoch record is this worker's local training loss (its own nodes, its subgraph);
 ``global_loss`` (at averaging epochs) is the mean over all training nodes of those local losses.
 
-With ``sync="ps"`` the averaging is replaced by the parameter server (:mod:`dgnn_lab.protocols.param_server`):
+The averaging is the gradient-synchronisation axis's ``averaging``
+(:class:`~dgnn_lab.protocols.gradient.ModelAveraging`; with a codec the averaged weights travel encoded).
+With ``grad_sync="ps"`` (``sync="ps"``) the averaging is replaced by the parameter server
+(:mod:`dgnn_lab.protocols.param_server`):
 each epoch a worker pushes the gradient of its share of the cut-graph loss and pulls weights at most
 ``staleness`` rounds old. With no halo exchange the workers are then coupled *only* through the server (and
 the evaluation epochs, which are collective), so a fast worker really runs ahead of a slow one by up to ``s``
@@ -35,19 +38,16 @@ A straggler (``straggler``) sleeps inside its compute phase; between averagings 
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dgnn_lab.execution.full_graph import _check_same_plan, evaluate, load_data, make_plan
+from dgnn_lab.execution.full_graph import evaluate
+from dgnn_lab.execution.loop import ExecutionModel, register_execution
 from dgnn_lab.execution.models import DistGNN
-from dgnn_lab.execution.reference import copy_weights, reference_model
 from dgnn_lab.partition.local_graph import LocalGraph, global_in_degree
-from dgnn_lab.protocols.param_server import flat_grads, flat_params, load_flat
-from dgnn_lab.protocols.straggler import Straggler
-from dgnn_lab.train.config import TrainConfig
+from dgnn_lab.protocols.gradient import GradientSync
+from dgnn_lab.protocols.param_server import flat_params
 
 
 def owned_subgraph(graph: LocalGraph, model: str) -> LocalGraph:
@@ -74,128 +74,110 @@ def weights_checksum(params: list[Tensor]) -> float:
     return float((flat * torch.arange(1, flat.numel() + 1, dtype=torch.float64).remainder(101).add(1)).sum())
 
 
-def worker_main(ctx, config: dict) -> dict:
-    """Train ``config`` (a :class:`TrainConfig` dict with ``mode="local-sgd"``) as worker ``ctx.rank``; emits
-    ``start`` and one ``epoch`` record per epoch (with ``averaged``, ``global_loss`` at averaging epochs,
-    ``weights_checksum``; with ``sync="ps"`` also ``grad_staleness``/``grad_staleness_hist``)."""
-    cfg = TrainConfig.from_dict(config)
-    comm, rank, dev = ctx.comm, ctx.rank, ctx.device
-    if cfg.sync == "ps":
-        from dgnn_lab.protocols import param_server
+class LocalSGD(ExecutionModel):
+    """Independent training on each worker's own subgraph, synchronised by model averaging (or a parameter
+    server); epoch records carry ``averaged``, ``global_loss`` at sync points and ``weights_checksum``."""
 
-        if param_server.split_world(ctx, cfg):
-            return param_server.serve(ctx, cfg)
-    if cfg.workers != comm.world_size:
-        raise ValueError(f"config asks for {cfg.workers} workers but the run has world_size {ctx.world_size}")
-    t_setup = time.perf_counter()
-    data = load_data(cfg)
-    plan = make_plan(data, comm.world_size, cfg.partition, cfg.seed)
-    _check_same_plan(comm, plan)
-    graph = LocalGraph.from_plan(plan, rank, data.edge_index)  # with the halo: evaluation and correction
-    degree = global_in_degree(data.edge_index, data.num_nodes, self_loops=True) if cfg.model == "gcn" else None
-    graph.build_adjacency(cfg.model, degree)
-    local = owned_subgraph(graph, cfg.model)
-    for g in (graph, local):
-        g.adj, g.adj_t = g.adj.to(dev), g.adj_t.to(dev)
-        g.send_index = [i.to(dev) for i in g.send_index]
+    name = "local-sgd"
+    grad_sync_kinds = ("weights", "gradients")
+    uses = ("codec",)
+    metrics_dtype = torch.float64
 
-    own = graph.owned
-    x, y = data.x[own].to(dev), data.y[own].to(dev)
-    masks = [m[own].to(dev) for m in (data.train_mask, data.val_mask, data.test_mask)]
-    totals = [int(m.sum()) for m in (data.train_mask, data.val_mask, data.test_mask)]
-    n_train, n_local = max(totals[0], 1), int(masks[0].sum())
-    num_classes = int(data.y.max()) + 1
-    ref = reference_model(cfg.model, data.num_features, cfg.hidden, num_classes, cfg.layers, cfg.dropout, cfg.seed)
-    model = copy_weights(ref, DistGNN(cfg.model, data.num_features, cfg.hidden, num_classes, cfg.layers,
-                                      cfg.dropout)).to(dev)
-    del ref
-    params = list(model.parameters())
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gopt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.local_sgd_correction else None
-    straggler = Straggler.from_config(cfg, rank)
-    ps = None
-    if cfg.sync == "ps":
-        from dgnn_lab.protocols.param_server import PSClient
+    @classmethod
+    def check(cls, cfg) -> None:
+        from dgnn_lab.protocols.gradient import ParameterServer, sync_class
 
-        ps = PSClient(comm, cfg, params)
-    torch.manual_seed(cfg.seed * 1000 + rank)
-    cut = graph.edge_index.size(1) - local.edge_index.size(1)
-    del data
-    ctx.emit({"type": "start", "num_owned": graph.num_owned, "num_halo": graph.num_halo,
-              "num_local_edges": int(local.edge_index.size(1)), "cut_edges_dropped": int(cut),
-              "num_train": n_local, "partition": plan.method, "model": cfg.model,
-              "local_sgd_period": cfg.local_sgd_period, "sync": cfg.sync, "setup_s": time.perf_counter() - t_setup})
-    comm.take_epoch_stats()
+        if sync_class(cfg.grad_sync).kind == "gradients" and not issubclass(sync_class(cfg.grad_sync),
+                                                                             ParameterServer):
+            raise ValueError(f"execution 'local-sgd' with grad_sync={cfg.grad_sync!r}: local steps need "
+                             f"grad_sync='averaging' or a parameter server ('ps'); a gradient all-reduce every "
+                             f"step is full-graph training without the cut edges")
+        if cfg.local_sgd_correction and sync_class(cfg.grad_sync).kind != "weights":
+            raise ValueError("local_sgd_correction=True needs grad_sync='averaging' (it corrects each averaged "
+                             f"model), got grad_sync={cfg.grad_sync!r}")
 
-    last = cfg.epochs - 1
-    epoch = -1
-    for epoch in range(cfg.epochs):
-        t0 = time.perf_counter()
-        staleness = None
-        if ps is None:
-            sync_point = (epoch + 1) % cfg.local_sgd_period == 0 or epoch == last
-        else:
-            sync_point = epoch == last or bool(cfg.eval_every and epoch % cfg.eval_every == 0)
-        with comm.phase("compute"):
-            model.train()
-            opt.zero_grad(set_to_none=True)
-            out = model(x, local, comm)  # one-part graph: no exchange, no bytes
-            loss_sum = F.cross_entropy(out[masks[0]], y[masks[0]], reduction="sum")
-            if ps is None:
-                (loss_sum / max(n_local, 1)).backward()
-                straggler.delay(comm)
-                opt.step()
-            else:  # this worker's share of the global (cut-graph) mean loss; the server sums the shares
-                (loss_sum / n_train).backward()
-                straggler.delay(comm)
-                staleness = ps.step(final=epoch == last)
-            global_loss, accs, stop = None, [None, None, None], False
-            if sync_point:
-                if ps is None and comm.world_size > 1:
-                    flat = comm.all_reduce(flat_params(params), "model_avg", op="mean")
-                    load_flat(params, flat)
-                metrics = torch.tensor([float(loss_sum.detach()), float(n_local), 1.0 if ctx.should_stop() else 0.0],
-                                       dtype=torch.float64, device=dev)
-                comm.all_reduce(metrics, "metrics")
-                global_loss, stop = float(metrics[0]) / max(float(metrics[1]), 1.0), float(metrics[2]) > 0
-                if gopt is not None and ps is None:
-                    correction_step(model, gopt, x, y, masks[0], n_train, graph, comm)
-                if cfg.eval_every:
-                    accs = evaluate(model, x, y, masks, totals, graph, comm)
-        epoch_s = time.perf_counter() - t0
-        stats = comm.take_epoch_stats()
-        extra: dict = {"straggler_s": straggler.take()} if straggler.active else {}
-        if staleness is not None:
-            extra.update(grad_staleness=staleness, grad_staleness_hist={staleness: 1}, ps_version=ps.version)
-        ctx.emit({**extra, "type": "epoch", "epoch": epoch, "epoch_s": epoch_s, "compute_s": stats["compute_s"],
-                  "comm_s": stats["comm_s"], "wait_s": stats["wait_s"],
-                  "loss": float(loss_sum.detach()) / max(n_local, 1), "global_loss": global_loss,
-                  "averaged": bool(sync_point and ps is None), "weights_checksum": weights_checksum(params),
-                  "train_acc": accs[0], "val_acc": accs[1], "test_acc": accs[2],
-                  "bytes_sent": stats["bytes_sent"], "bytes_recv": stats["bytes_recv"],
-                  "peak_mem_bytes": ctx.peak_mem_bytes(), "events": stats["events"]})
-        if stop:
-            break
-    if ps is not None:
-        ps.finish()
-    return {"epochs_run": epoch + 1}
+    def setup(self) -> dict:
+        w = self.w
+        cfg, dev = w.cfg, w.device
+        self.graph = graph = w.local_graph()  # with the halo: evaluation and correction
+        self.local = local = owned_subgraph(graph, cfg.model)
+        local.adj, local.adj_t = local.adj.to(dev), local.adj_t.to(dev)
+        data = w.data
+        own = graph.owned
+        self.x, self.y = data.x[own].to(dev), data.y[own].to(dev)
+        self.masks = [m[own].to(dev) for m in (data.train_mask, data.val_mask, data.test_mask)]
+        self.totals = [int(m.sum()) for m in (data.train_mask, data.val_mask, data.test_mask)]
+        self.n_train, self.n_local = max(self.totals[0], 1), int(self.masks[0].sum())
+        self.model = w.build_model(DistGNN, data.num_features, int(data.y.max()) + 1)
+        self.params = list(self.model.parameters())
+        self.averaging = w.sync.kind == "weights"
+        if self.averaging:
+            w.sync.codec = w.codec
+        w.sync.bind(w.comm, self.params, w.optimizer(self.params), cfg)
+        self.correction = None
+        if cfg.local_sgd_correction:  # a global Adam, identical on every worker, and an exact all-reduce
+            self.correction = GradientSync(cfg)
+            self.correction.bind(w.comm, self.params, w.optimizer(self.params), cfg)
+        w.seed_dropout()
+        cut = graph.edge_index.size(1) - local.edge_index.size(1)
+        w.drop_data()
+        return {"num_owned": graph.num_owned, "num_halo": graph.num_halo,
+                "num_local_edges": int(local.edge_index.size(1)), "cut_edges_dropped": int(cut),
+                "num_train": self.n_local, "partition": graph.method, "local_sgd_period": cfg.local_sgd_period,
+                "sync": w.sync.name}
+
+    def sync_point(self, epoch: int) -> bool:
+        last = self.w.cfg.epochs - 1
+        if self.averaging:
+            return self.w.sync.sync_point(epoch, last)
+        cfg = self.w.cfg
+        return epoch == last or bool(cfg.eval_every and epoch % cfg.eval_every == 0)
+
+    def eval_due(self, epoch: int) -> bool:
+        return bool(self.w.cfg.eval_every)
+
+    def train_epoch(self, epoch: int) -> dict:
+        w, comm = self.w, self.w.comm
+        last = w.cfg.epochs - 1
+        self.model.train()
+        for p in self.params:
+            p.grad = None
+        out = self.model(self.x, self.local, comm)  # one-part graph: no exchange, no bytes
+        train = self.masks[0]
+        loss_sum = F.cross_entropy(out[train], self.y[train], reduction="sum")
+        # averaging: each worker's own mean loss; a parameter server sums the workers' shares of the global mean
+        (loss_sum / (max(self.n_local, 1) if self.averaging else self.n_train)).backward()
+        w.straggler.delay(comm)
+        fields = w.sync.step(final=epoch == last)
+        fields.update(w.sync.end_epoch(epoch, last))
+        if not self.averaging:
+            fields["averaged"] = False
+        if self.correction is not None and fields.get("averaged"):
+            correction_step(self.model, self.correction, self.x, self.y, train, self.n_train, self.graph, comm)
+        self._loss = float(loss_sum.detach())
+        return {**fields, "loss": self._loss / max(self.n_local, 1),
+                "weights_checksum": weights_checksum(self.params), "metrics": [self._loss, float(self.n_local)]}
+
+    def epoch_metrics(self, fields: dict, reduced: list[float] | None) -> dict:
+        gl = reduced[0] / max(reduced[1], 1.0) if reduced else None
+        return {**fields, "global_loss": gl}
+
+    def evaluate(self) -> list[float | None]:
+        return evaluate(self.model, self.x, self.y, self.masks, self.totals, self.graph, self.w.comm)
 
 
-def correction_step(model: DistGNN, gopt: torch.optim.Optimizer, x: Tensor, y: Tensor, train_mask: Tensor,
-                    n_train: int, graph: LocalGraph, comm) -> float:
+register_execution(LocalSGD.name, LocalSGD, builtin=True)
+
+
+def correction_step(model: DistGNN, sync: GradientSync, x: Tensor, y: Tensor, train_mask: Tensor, n_train: int,
+                    graph: LocalGraph, comm) -> float:
     """One synchronous full-graph step (exact halo exchange, gradient all-reduce) on the averaged model:
     LLCG's global correction. Returns the global training loss it computed."""
     model.train()
-    gopt.zero_grad(set_to_none=True)
+    for p in sync.params:
+        p.grad = None
     out = model(x, graph, comm)
     loss_sum = F.cross_entropy(out[train_mask], y[train_mask], reduction="sum")
     (loss_sum / n_train).backward()
-    if comm.world_size > 1:
-        params = [p for group in gopt.param_groups for p in group["params"]]
-        flat = comm.all_reduce(flat_grads(params), "grad_allreduce")
-        offset = 0
-        for p in params:
-            p.grad = flat[offset:offset + p.numel()].view_as(p)
-            offset += p.numel()
-    gopt.step()
+    sync.step()
     return float(loss_sum.detach())

@@ -11,6 +11,12 @@ in-edges, or a replicated ``L``-hop halo: :mod:`dgnn_lab.sampling.distributed`).
     [g, L, n] = all_reduce([g_p, L_p, n_p])                      (grad_allreduce: one buffer)
     Adam step with g / n  (identical on every worker, so the weights stay identical)
 
+That is the ``allreduce`` gradient synchronisation; with ``grad_sync="ps"`` each worker pushes ``(g_p, n_p)``
+to a parameter server, which steps each round with the sum over the round's summed ``n``. The remote rows
+of a fetch travel in the run's codec (``codec="int8"``: ``D + 2`` bytes a row); evaluation fetches exactly.
+The sampler (``sampler=``) and the cache policy (``cache=``) are axes of their own
+(:data:`~dgnn_lab.sampling.distributed.SAMPLER_REGISTRY`, :data:`~dgnn_lab.sampling.cache.CACHE_REGISTRY`).
+
 ``g / n`` is the gradient of the mean loss over the union of every worker's seeds of this step, which is
 exactly the single-process gradient on those seeds when the fanouts are ``-1`` (every neighbour): P workers
 train the same model as one process training on the union of their batches.
@@ -42,18 +48,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgnn_lab.dist.communicator import CommunicationError
-from dgnn_lab.execution.full_graph import _check_same_plan, load_data, make_plan
+from dgnn_lab.execution.loop import ExecutionModel, Worker, register_execution
 from dgnn_lab.execution.models import LAYERS, layer_dims
-from dgnn_lab.execution.pipeline import Prefetcher, overlap_seconds, prefetch_communicator
-from dgnn_lab.execution.reference import copy_weights, reference_model
+from dgnn_lab.execution.pipeline import Prefetcher, overlap_seconds
 from dgnn_lab.graph import to_csr
 from dgnn_lab.sampling.blocks import Block, block_aggregate
-from dgnn_lab.sampling.cache import build_cache, presample_counts
-from dgnn_lab.sampling.distributed import DistNeighborSampler, Topology, halo_topology_nodes, split_seeds
+from dgnn_lab.sampling.cache import build_cache, cache_policy, presample_counts
+from dgnn_lab.sampling.distributed import (
+    SAMPLER_REGISTRY,
+    DistNeighborSampler,
+    Topology,
+    halo_topology_nodes,
+    split_seeds,
+)
 from dgnn_lab.sampling.feature_store import DistFeatureStore
 from dgnn_lab.train.config import TrainConfig
 
-__all__ = ["BlockGNN", "MinibatchWorker", "PreparedBatch", "gcn_block_weights", "worker_main"]
+__all__ = ["BlockGNN", "Minibatch", "MinibatchWorker", "PreparedBatch", "gcn_block_weights"]
 
 #: per-step fields summed into the epoch record
 STEP_SUMS = ("sample_s", "fetch_s", "train_s", "queue_s", "remote_requests", "remote_rows_fetched",
@@ -125,34 +136,42 @@ class PreparedBatch:
     stats: dict = field(default_factory=dict)
 
 
-def _flat_grads(params: list[Tensor]) -> Tensor:
-    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
-
-
 class MinibatchWorker:
     """Everything one worker holds for mini-batch training, built collectively by every rank (:meth:`setup`).
 
-    Split out of :func:`worker_main` so that tests and notebooks can drive single steps
-    (:meth:`prepare`, :meth:`train_step`) with the exact machinery training uses.
+    Split out of the execution model so that tests and notebooks can drive single steps (:meth:`prepare`,
+    :meth:`train_step`) with the exact machinery training uses.
     """
 
-    def __init__(self, ctx, cfg: TrainConfig) -> None:
+    def __init__(self, ctx, cfg: TrainConfig, worker: Worker | None = None) -> None:
+        if worker is None:
+            from dgnn_lab.protocols.gradient import build_grad_sync
+
+            worker = Worker(ctx, cfg, build_grad_sync(cfg.grad_sync, cfg))
+        self.w = worker
         self.ctx, self.cfg = ctx, cfg
-        self.comm, self.rank, self.world = ctx.comm, ctx.rank, ctx.world_size
+        self.comm, self.rank, self.world = ctx.comm, ctx.rank, ctx.comm.world_size
+
+    def make_sampler(self, comm, fanouts: list[int], seed: int, purpose: str = "sample", *,
+                     exact: bool = False) -> DistNeighborSampler:
+        """A sampler of the run's ``sampler`` axis over this worker's topology (``exact``: the built-in with
+        full neighbourhoods, for evaluation)."""
+        cls, options = (DistNeighborSampler, {}) if exact else SAMPLER_REGISTRY.resolve(self.cfg.sampler)
+        return cls(comm, self.topology, self.assignment, fanouts, mode=self.cfg.remote_sampling, seed=seed,
+                   purpose=purpose, **options)
 
     # ----------------------------------------------------------------------------------------- setup
     def setup(self) -> MinibatchWorker:
-        """Load the graph, partition it, keep this worker's share, build samplers, stores and the cache.
-        COLLECTIVE."""
+        """Load the graph and this worker's part of the plan, keep its share, build samplers, stores and the
+        cache. COLLECTIVE."""
         cfg, comm, rank, dev = self.cfg, self.comm, self.rank, self.ctx.device
         t0 = time.perf_counter()
-        data = load_data(cfg)
-        plan = make_plan(data, self.world, cfg.partition, cfg.seed)
-        _check_same_plan(comm, plan)
+        pp, assignment, book = self.w.part()
+        data = self.w.data
         n = int(data.num_nodes)
-        self.num_nodes, self.plan_method = n, plan.method
-        self.assignment = plan.assignment.clone()
-        self.owned = plan.parts[rank].owned.clone()
+        self.num_nodes, self.plan_method = n, book["method"]
+        self.assignment = assignment.clone()
+        self.owned = pp.owned.clone()
         self.y = data.y.clone()                      # labels: replicated metadata (see module docstring)
         self.num_classes = int(data.y.max()) + 1
         self.num_features = int(data.num_features)
@@ -177,35 +196,33 @@ class MinibatchWorker:
         reach = halo_topology_nodes(full_csr, base, layers)
         self.candidates = reach[self.assignment[reach] != rank]
         self.x_owned = data.x[self.owned].to(dev)
-        del data, full_csr, no_loops, masks          # from here on: only this worker's share (and its cache)
+        del full_csr, no_loops, masks                # from here on: only this worker's share (and its cache)
+        self.w.drop_data()
+        data = None
 
         # samplers (one per thread that samples), all over the same held topology
         p_seed = cfg.seed * 7919 + rank * 104729
-        self.train_sampler = DistNeighborSampler(comm, self.topology, self.assignment, cfg.fanouts,
-                                                 mode=cfg.remote_sampling, seed=p_seed)
-        self.eval_sampler = DistNeighborSampler(comm, self.topology, self.assignment, [-1] * layers,
-                                                mode=cfg.remote_sampling, seed=0, purpose="eval_sample")
+        self.train_sampler = self.make_sampler(comm, cfg.fanouts, p_seed)
+        self.eval_sampler = self.make_sampler(comm, [-1] * layers, 0, "eval_sample", exact=True)
         self.num_steps = self.agree_steps(self.seeds.numel())
-        self.cache = self._build_cache(p_seed)
+        codec = None if self.w.codec.name == "none" else self.w.codec  # the wire format of fetched rows
+        self.cache = self._build_cache(p_seed, codec)
         self.cache_nbytes = self.cache.nbytes if self.cache is not None else 0
-        self.store = DistFeatureStore(comm, self.x_owned, self.owned, self.assignment, self.cache)
+        self.store = DistFeatureStore(comm, self.x_owned, self.owned, self.assignment, self.cache, codec=codec)
         self.eval_store = DistFeatureStore(comm, self.x_owned, self.owned, self.assignment, self.cache,
                                            purpose="eval_fetch")
         # the prefetch thread's own process group + communicator, sampler and store (see pipeline.py)
         self.pcomm = None
         if cfg.pipeline:
-            self.pcomm = prefetch_communicator(comm)
-            self.prefetch_sampler = DistNeighborSampler(self.pcomm, self.topology, self.assignment, cfg.fanouts,
-                                                        mode=cfg.remote_sampling, seed=p_seed)
+            self.pcomm = comm.fork()
+            self.prefetch_sampler = self.make_sampler(self.pcomm, cfg.fanouts, p_seed)
             self.prefetch_store = DistFeatureStore(self.pcomm, self.x_owned, self.owned, self.assignment,
-                                                   self.cache)
-        ref = reference_model(cfg.model, self.num_features, cfg.hidden, self.num_classes, layers, cfg.dropout,
-                              cfg.seed)
-        self.model = copy_weights(ref, BlockGNN(cfg.model, self.num_features, cfg.hidden, self.num_classes,
-                                                layers, cfg.dropout)).to(dev)
+                                                   self.cache, codec=codec)
+        self.model = self.w.build_model(BlockGNN, self.num_features, self.num_classes)
         self.params = list(self.model.parameters())
-        self.opt = torch.optim.Adam(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        torch.manual_seed(cfg.seed * 1000 + rank)    # dropout: independent per worker, reproducible
+        self.opt = self.w.optimizer(self.params)
+        self.w.sync.bind(comm, self.params, self.opt, cfg)
+        self.w.seed_dropout()
         self.setup_s = time.perf_counter() - t0
         return self
 
@@ -218,17 +235,17 @@ class MinibatchWorker:
         self.comm.all_reduce(t, "setup", op="max")
         return int(t.item())
 
-    def _build_cache(self, p_seed: int):
+    def _build_cache(self, p_seed: int, codec=None):
         cfg = self.cfg
+        policy = cache_policy(cfg.cache)
         counts = None
-        if cfg.cache == "presample":
+        if policy.needs_presample:
             # GNNLab: sample one epoch's batches before training (collective in owner mode: same count everywhere)
-            sampler = DistNeighborSampler(self.comm, self.topology, self.assignment, cfg.fanouts,
-                                          mode=cfg.remote_sampling, seed=p_seed + 1, purpose="presample")
+            sampler = self.make_sampler(self.comm, cfg.fanouts, p_seed + 1, "presample")
             counts = presample_counts(lambda s: sampler.sample(s).n_id, self.epoch_batches(-1), self.num_nodes)
-        return build_cache(cfg.cache, comm=self.comm, x_owned=self.x_owned, owned_ids=self.owned,
+        return build_cache(policy, comm=self.comm, x_owned=self.x_owned, owned_ids=self.owned,
                            assignment=self.assignment, capacity_fraction=cfg.cache_size,
-                           candidate_ids=self.candidates, degree=self.degree, presample_counts=counts)
+                           candidate_ids=self.candidates, degree=self.degree, presample_counts=counts, codec=codec)
 
     # ------------------------------------------------------------------------------------------ steps
     def epoch_batches(self, epoch: int) -> list[Tensor]:
@@ -262,10 +279,12 @@ class MinibatchWorker:
                  "sample_remote_nodes": s.remote_nodes, "input_nodes": int(s.n_id.numel())}
         return PreparedBatch(seeds, blocks, x, self.y[seeds].to(self.ctx.device), stats)
 
-    def train_step(self, batch: PreparedBatch, straggler=None) -> tuple[float, int]:
-        """Forward/backward on this worker's seeds, all-reduce gradient sums with the loss sum and seed count,
-        divide by the global count, Adam step. Returns the global ``(loss_sum, num_seeds)`` of the step."""
-        comm, params = self.comm, self.params
+    def train_step(self, batch: PreparedBatch, straggler=None) -> tuple[float, int, dict]:
+        """Forward/backward on this worker's seeds (the gradient of the loss *sum*), then the run's gradient
+        synchronisation with the seed count: the all-reduce sums gradients, loss and count and divides by
+        the global count; a parameter server divides each round by its summed count. Returns this worker's
+        ``(loss_sum, num_seeds)`` and the synchronisation's record fields."""
+        comm = self.comm
         c0 = comm.elapsed("compute") if straggler is not None else 0.0
         with comm.phase("compute"):
             self.model.train()
@@ -280,17 +299,8 @@ class MinibatchWorker:
                 loss_v = 0.0
             if straggler is not None:
                 straggler.delay(comm, c0)
-            flat = torch.cat([_flat_grads(params),
-                              torch.tensor([loss_v, float(n_local)], device=self.ctx.device)])
-            comm.all_reduce(flat, "grad_allreduce")
-            total = float(flat[-1])
-            grads = flat[:-2] / max(total, 1.0)
-            offset = 0
-            for p in params:
-                p.grad = grads[offset:offset + p.numel()].view_as(p).clone()
-                offset += p.numel()
-            self.opt.step()
-        return float(flat[-2]), int(total)
+            fields = self.w.sync.step(count=float(n_local), loss_sum=loss_v)
+        return loss_v, n_local, fields
 
     @torch.no_grad()
     def evaluate(self) -> list[float | None]:
@@ -322,75 +332,56 @@ class MinibatchWorker:
         return int(t.item())
 
 
-def _merge_bytes(a: dict, b: dict) -> dict:
-    out = {q: dict(v) for q, v in a.items()}
-    for q, per in b.items():
-        d = out.setdefault(q, {})
-        for purpose, n in per.items():
-            d[purpose] = d.get(purpose, 0) + n
-    return out
+class Minibatch(ExecutionModel):
+    """DistDGL's execution model: sample, fetch, train, per step (see the module docstring). Emits one
+    ``step`` record per step and one ``epoch`` record per epoch (the full-graph keys plus the epoch sums of
+    the step fields, ``steps``, ``overlap_s`` and ``loop_s``)."""
 
+    name = "minibatch"
+    uses = ("sampler", "cache", "codec")
+    metrics_dtype = torch.float64
 
-def _check_supported(cfg: TrainConfig, world: int) -> None:
-    if cfg.workers != world:
-        raise ValueError(f"config asks for {cfg.workers} workers but the run has world_size {world}")
-    if cfg.mode != "minibatch":
-        raise ValueError(f"the mini-batch worker runs mode 'minibatch', got mode {cfg.mode!r}")
-    if cfg.sync == "ps":
-        raise ValueError("sync='ps' (parameter server) is not supported in minibatch mode; use sync='allreduce'")
-    if cfg.quantize != "none":
-        raise ValueError(f"quantize={cfg.quantize!r} is not supported in minibatch mode (features are fetched "
-                         "exactly); use quantize='none'")
+    @classmethod
+    def check(cls, cfg: TrainConfig) -> None:
+        if len(cfg.fanouts) != cfg.layers:
+            raise ValueError(f"fanouts needs one entry per layer: {len(cfg.fanouts)} fanouts {cfg.fanouts} for "
+                             f"layers={cfg.layers}")
 
+    def setup(self) -> dict:
+        w = self.w
+        self.mb = mb = MinibatchWorker(w.ctx, w.cfg, w).setup()
+        self.straggler = w.straggler if w.straggler.active else None
+        fill = mb.cache.fill_stats if mb.cache is not None else {}
+        w.comm.take_epoch_stats()  # the cache fill and the prefetch group's setup are not epoch 0
+        self.origin = time.perf_counter()
+        return {"num_owned": int(mb.owned.numel()), "num_halo": int(mb.candidates.numel()),
+                "num_local_edges": mb.topology.num_edges, "num_train": int(mb.seeds.numel()),
+                "seeds_local": mb.seeds_local, "steps_per_epoch": mb.num_steps, "partition": mb.plan_method,
+                "cache_policy": cache_policy(w.cfg.cache).name,
+                "cache_rows": len(mb.cache) if mb.cache is not None else 0, "cache_nbytes": mb.cache_nbytes,
+                "cache_fill_rows": fill.get("remote_rows_fetched", 0)}
 
-def worker_main(ctx, config: dict) -> dict:
-    """Train one mini-batch :class:`~dgnn_lab.train.config.TrainConfig` as worker ``ctx.rank``: emit ``start``,
-    one ``step`` record per step and one ``epoch`` record per epoch (the full-graph keys plus the epoch sums
-    of the step fields and ``overlap_s``). Stops at an epoch boundary once any worker sees
-    ``ctx.should_stop()``."""
-    cfg = TrainConfig.from_dict(config)
-    _check_supported(cfg, ctx.world_size)
-    w = MinibatchWorker(ctx, cfg).setup()
-    comm, dev = w.comm, ctx.device
-    straggler = None
-    if cfg.straggler is not None:
-        from dgnn_lab.protocols.straggler import Straggler
-
-        straggler = Straggler.from_config(cfg, ctx.rank)
-        straggler = straggler if straggler.active else None
-    fill = w.cache.fill_stats if w.cache is not None else {}
-    ctx.emit({"type": "start", "num_owned": int(w.owned.numel()), "num_halo": int(w.candidates.numel()),
-              "num_local_edges": w.topology.num_edges, "num_train": int(w.seeds.numel()),
-              "seeds_local": w.seeds_local, "steps_per_epoch": w.num_steps, "partition": w.plan_method,
-              "model": cfg.model, "cache_rows": len(w.cache) if w.cache is not None else 0,
-              "cache_nbytes": w.cache_nbytes, "cache_fill_rows": fill.get("remote_rows_fetched", 0),
-              "setup_s": w.setup_s})
-    comm.take_epoch_stats()
-    if w.pcomm is not None:
-        w.pcomm.take_epoch_stats()
-
-    origin = time.perf_counter()
-    epoch = -1
-    for epoch in range(cfg.epochs):
-        t0 = time.perf_counter()
-        batches = w.epoch_batches(epoch)
-        if cfg.pipeline:
+    def train_epoch(self, epoch: int) -> dict:
+        mb, comm, ctx, origin = self.mb, self.w.comm, self.w.ctx, self.origin
+        batches = mb.epoch_batches(epoch)
+        if mb.cfg.pipeline:
             def produce(i, batches=batches):
-                return w.prepare(batches[i], w.prefetch_sampler, w.prefetch_store)
+                return mb.prepare(batches[i], mb.prefetch_sampler, mb.prefetch_store)
         else:
             def produce(i, batches=batches):
                 with comm.phase("compute"):
-                    return w.prepare(batches[i])
+                    return mb.prepare(batches[i])
         sums = dict.fromkeys(STEP_SUMS, 0.0)
         loss_sum = count = 0.0
-        pre = Prefetcher(produce, w.num_steps, enabled=cfg.pipeline)
+        sync_fields: dict = {}
+        pre = Prefetcher(produce, mb.num_steps, enabled=mb.cfg.pipeline)
         try:
             step_t = time.perf_counter()
             for i, batch in enumerate(pre):
                 queue_s = pre.wait_s - sums["queue_s"]
                 wait0 = comm.elapsed("wait")
                 t1 = time.perf_counter()
-                ls, n = w.train_step(batch, straggler)
+                ls, n, sync_fields = mb.train_step(batch, self.straggler)
                 train_s = time.perf_counter() - t1
                 wait_s = comm.elapsed("wait") - wait0
                 loss_sum += ls
@@ -401,49 +392,41 @@ def worker_main(ctx, config: dict) -> dict:
                        ("sample_s", "fetch_s", "remote_requests", "remote_rows_fetched", "cache_hits",
                         "cache_lookups")},
                        "train_s": train_s, "wait_s": wait_s, "queue_s": queue_s, "seeds": int(batch.seeds.numel()),
+                       "input_nodes": batch.stats["input_nodes"],
                        "sample_t0": batch.stats["sample_t0"] - origin, "fetch_t0": batch.stats["fetch_t0"] - origin,
                        "train_t0": t1 - origin, "wait_t0": t1 + train_s - wait_s - origin}
                 ctx.emit(rec)
                 for k in STEP_SUMS:
                     sums[k] += rec.get(k, batch.stats.get(k, 0))
             loop_s = time.perf_counter() - step_t
-            pre.close()
-            with comm.phase("compute"):
-                stop = torch.tensor([1.0 if ctx.should_stop() else 0.0], device=dev)
-                comm.all_reduce(stop, "metrics")
-                accs: list[float | None] = [None, None, None]
-                if cfg.eval_every and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs - 1):
-                    accs = w.evaluate()
-        except CommunicationError as e:
-            if cfg.equal_steps:
-                raise
-            raise RuntimeError(
-                f"rank {ctx.rank} ran {w.num_steps} steps in epoch {epoch} with equal_steps=False; workers "
-                f"with a different step count issued different collectives (a gradient all-reduce met an "
-                f"end-of-epoch or sampling call, or nobody), so this one waited until the {cfg.timeout_s:g} s "
-                f"timeout: the uneven-inputs hang of DDP/DistDGL. Fix: equal_steps=True (every worker runs "
-                f"the maximum step count, zero-weight steps where its seeds ran out). Cause: {e}") from e
         finally:
             pre.close()
-        epoch_s = time.perf_counter() - t0
-        stats = comm.take_epoch_stats()
-        sent, recv = stats["bytes_sent"], stats["bytes_recv"]
-        extra = {}
-        if w.pcomm is not None:
-            ps = w.pcomm.take_epoch_stats()
-            sent, recv = _merge_bytes(sent, ps["bytes_sent"]), _merge_bytes(recv, ps["bytes_recv"])
-            extra = {"prefetch_comm_s": ps["comm_s"], "prefetch_wait_s": ps["wait_s"]}
-        if straggler is not None:
-            extra["straggler_s"] = straggler.take()
         stage_s = sums["sample_s"] + sums["fetch_s"] + sums["train_s"]
-        ctx.emit({"type": "epoch", "epoch": epoch, "epoch_s": epoch_s, "compute_s": stats["compute_s"],
-                  "comm_s": stats["comm_s"], "wait_s": stats["wait_s"],
-                  "loss": loss_sum / count if count else None, "train_acc": accs[0], "val_acc": accs[1],
-                  "test_acc": accs[2], "bytes_sent": sent, "bytes_recv": recv,
-                  "peak_mem_bytes": ctx.peak_mem_bytes(), "events": stats["events"], "steps": w.num_steps,
-                  **{k: (int(v) if k not in ("sample_s", "fetch_s", "train_s", "queue_s") else v)
-                     for k, v in sums.items()},
-                  "overlap_s": overlap_seconds(stage_s, loop_s), "loop_s": loop_s, **extra})
-        if float(stop[0]) > 0:
-            break
-    return {"epochs_run": epoch + 1}
+        sync_fields.pop("loss_sum", None)
+        sync_fields.pop("count", None)
+        if "grad_staleness" in sync_fields:  # the epoch's last step; its histogram below covers every step
+            sync_fields["grad_staleness_hist"] = {sync_fields["grad_staleness"]: mb.num_steps}
+        return {**sync_fields, "steps": mb.num_steps,
+                **{k: (int(v) if k not in ("sample_s", "fetch_s", "train_s", "queue_s") else v)
+                   for k, v in sums.items()},
+                "overlap_s": overlap_seconds(stage_s, loop_s), "loop_s": loop_s, "metrics": [loss_sum, count]}
+
+    def epoch_metrics(self, fields: dict, reduced: list[float] | None) -> dict:
+        return {**fields, "loss": reduced[0] / reduced[1] if reduced and reduced[1] else None}
+
+    def evaluate(self) -> list[float | None]:
+        return self.mb.evaluate()
+
+    def explain(self, error: CommunicationError, epoch: int) -> BaseException | None:
+        cfg = self.w.cfg
+        if cfg.equal_steps:
+            return None
+        return RuntimeError(
+            f"rank {self.w.rank} ran {self.mb.num_steps} steps in epoch {epoch} with equal_steps=False; workers "
+            f"with a different step count issued different collectives (a gradient all-reduce met an "
+            f"end-of-epoch or sampling call, or nobody), so this one waited until the {cfg.timeout_s:g} s "
+            f"timeout: the uneven-inputs hang of DDP/DistDGL. Fix: equal_steps=True (every worker runs "
+            f"the maximum step count, zero-weight steps where its seeds ran out). Cause: {error}")
+
+
+register_execution(Minibatch.name, Minibatch, builtin=True)

@@ -9,8 +9,8 @@ current one (PyTorch's ``DataLoader`` prefetching, DistDGL's sampler processes, 
 sampling and feature fetching answer the other workers), and collectives issued by two threads on one gloo
 process group can be matched in different orders on different ranks: deadlock or silently swapped tensors.
 So the prefetch thread gets its own process group and :class:`~dgnn_lab.dist.Communicator`
-(:func:`prefetch_communicator`), created by every rank in the same order; its byte and time statistics are
-merged into the epoch record by the caller.
+(:meth:`Communicator.fork <dgnn_lab.dist.Communicator.fork>`), created by every rank in the same order; its
+bytes are merged into the main communicator's epoch statistics.
 
 Measuring the overlap: with stage times ``sample_s``, ``fetch_s`` (in the thread) and ``train_s`` (main
 thread) summed over an epoch's steps and ``wall_s`` the loop's wall time, ``overlap_s = sample_s + fetch_s +
@@ -21,7 +21,6 @@ time the stages spend waiting on the network suggests.
 
 from __future__ import annotations
 
-import datetime
 import queue
 import threading
 import time
@@ -30,24 +29,7 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["Prefetcher", "overlap_seconds", "prefetch_communicator"]
-
-
-def prefetch_communicator(comm):
-    """A second :class:`~dgnn_lab.dist.Communicator` over a new process group spanning the same ranks, for a
-    thread issuing collectives beside the main thread. COLLECTIVE: every rank calls it, in the same order
-    relative to other group creations. With one rank (no process group) it is a plain local communicator."""
-    import torch.distributed as dist
-
-    from dgnn_lab.dist.communicator import Communicator
-
-    other = Communicator(comm.rank, comm.world_size, comm.device, comm.backend, timeout_s=comm.timeout_s,
-                         sync=comm.sync)
-    other.check = comm.check
-    if comm.world_size > 1 and dist.is_initialized():
-        kw = {"timeout": datetime.timedelta(seconds=comm.timeout_s)} if comm.timeout_s else {}
-        other.group = dist.new_group(list(range(comm.world_size)), **kw)
-    return other
+__all__ = ["Prefetcher", "overlap_seconds"]
 
 
 def overlap_seconds(stage_s: float, wall_s: float) -> float:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dgnn_lab import records as rec
 from dgnn_lab.train import api
 from dgnn_lab.train.config import TrainConfig
 
@@ -57,7 +58,7 @@ PRESETS: dict[str, dict] = {
 }
 
 #: Config fields that change where or how long a run may take, not its numbers: left out of the hash.
-_NOT_HASHED = ("run_dir", "timeout_s")
+_NOT_HASHED = ("run_dir", "timeout_s", "partition_dir")
 _DEFAULT_ROOT = Path("runs") / "compare"
 #: Per-epoch protocol counters a row sums over workers and epochs when a run records them.
 _SUMMED = ("skipped_blocks", "straggler_s")
@@ -84,7 +85,7 @@ def _registry() -> dict[str, type]:
 def _strategy_overrides(name: str) -> dict:
     """The overrides that train with registered strategy ``name``: a halo protocol, so a full-graph mode
     (``full-stale``: the staleness bound and skip threshold come from the base config)."""
-    return {"mode": "full-stale", "strategy": name}
+    return {"mode": "full-stale", "halo": name}
 
 
 def _code_fingerprint(obj: Any, seen: set[int] | None = None) -> str:
@@ -152,10 +153,11 @@ def preset(name: str) -> dict:
 
 
 def _as_dict(config: TrainConfig | Mapping | None) -> dict:
+    """The fields of a config (strategy objects kept as objects), or a mapping's items."""
     if config is None:
         return {}
     if isinstance(config, TrainConfig):
-        return config.to_dict()
+        return {f: getattr(config, f) for f in config.__dataclass_fields__}
     if isinstance(config, Mapping):
         return dict(config)
     raise ValueError(f"a configuration is a dict or TrainConfig, got {type(config).__name__}")
@@ -201,13 +203,15 @@ def resolve(configs: Iterable | Mapping, base: TrainConfig | Mapping | None = No
 def config_hash(config: TrainConfig | Mapping) -> str:
     """A stable 10-hex-digit hash of everything in ``config`` that changes a run's numbers (not its run
     directory or timeout); a registered strategy it names counts by what its code does."""
-    d = TrainConfig.from_dict(_as_dict(config)).to_dict()
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(_as_dict(config))
+    d = cfg.to_dict()
     for k in _NOT_HASHED:
         d.pop(k, None)
-    strategy = d.get("strategy")
-    cls = _registry().get(strategy) if isinstance(strategy, str) else None
-    if cls is not None:  # the pickled class embeds its cell's file name: hash what the code does instead
-        d["strategy_payload"] = _code_fingerprint(cls)
+    # a strategy from a notebook cell (or registered from one) counts by what its code does, not by where
+    # it was defined; a partitioner function likewise
+    d["code"] = {key: _code_fingerprint(obj) for key, obj in sorted(cfg.by_value().items())}
+    if callable(cfg.partition):
+        d["code"]["partition"] = _code_fingerprint(cfg.partition)
     payload = json.dumps(d, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:10]
 
@@ -237,43 +241,24 @@ def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
     """
     s = result.summary()
     cfg = result.config or {}
-    df = result.epochs()
-    secs = [x for x in s["epoch_seconds"] if x is not None]
-    if len(secs) > 2:
-        secs = secs[1:]
-    workers = cfg.get("workers")
-    trainers = df[df["rank"] < workers] if isinstance(workers, int) and len(df) else df  # not the server
-    epoch_total = float(trainers["epoch_s"].fillna(0).sum()) if len(trainers) else 0.0
-    wait_total = float(trainers["wait_s"].fillna(0).sum()) if len(trainers) else 0.0
-    tests = [x for x in (df.sort_values("epoch")["test_acc"].dropna() if len(df) else [])]
-    n_epochs = max(s["epochs"], 1)
-    # what training itself moves: all but evaluation and the loss/stop metrics (runs evaluate at different rates)
-    training = s["total_bytes"] - int(result.bytes_matrix("eval").sum()) - int(result.bytes_matrix("metrics").sum())
+    recs = result.records
     row = {
         "name": name, "mode": cfg.get("mode"), "sync": cfg.get("sync"), "quantize": cfg.get("quantize"),
         "workers": cfg.get("workers"), "status": result.status, "cached": cached, "epochs": s["epochs"],
-        "test_acc": tests[-1] if tests else None, "best_val_acc": s["best_val_acc"],
+        "test_acc": s["test_acc"], "best_val_acc": s["best_val_acc"],
         "test_acc_at_best_val": s["test_acc_at_best_val"],
-        "halo_bytes": s["halo_bytes"], "training_bytes": training, "total_bytes": s["total_bytes"],
-        "halo_bytes_per_epoch": s["halo_bytes"] / n_epochs, "training_bytes_per_epoch": training / n_epochs,
-        "total_bytes_per_epoch": s["total_bytes"] / n_epochs,
-        "s_per_epoch": float(sorted(secs)[len(secs) // 2]) if secs else None,
-        "wait_share": wait_total / epoch_total if epoch_total > 0 else None,
+        "halo_bytes": s["halo_bytes"], "training_bytes": rec.training_bytes(recs), "total_bytes": s["total_bytes"],
+        **{f"{kind}_bytes_per_epoch": rec.bytes_per_epoch(recs, kind) for kind in ("halo", "training", "total")},
+        "s_per_epoch": rec.s_per_epoch(recs),
+        "wait_share": rec.wait_share(recs, cfg.get("workers")),  # the training workers, not a server
         "elapsed_s": s["elapsed_s"], "oversubscribed": s["oversubscribed"],
     }
-    for col in [c for c in df.columns if "staleness" in str(c)]:
-        vals = df[col].dropna()
-        vals = vals[vals.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))]
-        if len(vals):
-            row[f"{col}_mean"] = float(vals.astype(float).mean())
-            row[f"{col}_max"] = float(vals.astype(float).max())
-    for name, hist in _histograms(result.records).items():  # exact, where the records carry histograms
-        total = sum(hist.values())
-        row[f"{name}_mean"] = sum(age * n for age, n in hist.items()) / total
-        row[f"{name}_max"] = max(hist)
+    for what, st in rec.staleness_summary(recs).items():
+        row[f"{what}_mean"], row[f"{what}_max"] = st["mean"], st["max"]
     for col in _SUMMED:
-        if col in df.columns and df[col].notna().any():
-            row[col] = float(df[col].fillna(0).sum())
+        total = rec.field_total(recs, col)
+        if total is not None:
+            row[col] = total
     row["run_dir"] = str(result.run_dir) if result.run_dir is not None else None
     return row
 
@@ -298,21 +283,6 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         return self.table.to_html(index=False, float_format=lambda v: f"{v:.4g}")
-
-
-def _histograms(records: list[dict]) -> dict[str, dict[float, int]]:
-    """``{field: {value: count}}`` summed over epoch records for every ``<field>_hist`` dict they carry (e.g.
-    ``staleness_hist``: halo rows by age; ``grad_staleness_hist``: gradients by rounds late)."""
-    out: dict[str, dict[float, int]] = {}
-    for r in records:
-        if r.get("type") != "epoch":
-            continue
-        for k, v in r.items():
-            if k.endswith("_hist") and "staleness" in k and isinstance(v, dict):
-                acc = out.setdefault(k[:-5], {})
-                for age, n in v.items():
-                    acc[float(age)] = acc.get(float(age), 0) + int(n)
-    return {k: v for k, v in out.items() if sum(v.values()) > 0}
 
 
 def _one_line(e: BaseException) -> str:

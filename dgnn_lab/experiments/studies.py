@@ -4,7 +4,8 @@ Every number comes from real runs (worker processes, the instrumented communicat
 them. :func:`run_variants` runs several configurations one after another inside ONE launch of worker
 processes: starting P processes and importing torch costs seconds (far more than a small run's training), so
 a sweep pays it once. Each variant runs the ordinary worker entry of its mode (``worker_main``) from scratch:
-its own setup, partition, cache and process-group traffic; its records are tagged with the variant's name
+its own setup, cache and process-group traffic (the launching process partitions once per distinct
+partitioning and saves the plans beside the run); its records are tagged with the variant's name
 and split into one :class:`~dgnn_lab.dist.RunResult` per variant, exactly as if it had been launched alone.
 
 * :func:`cache_sweep`: cache policy x capacity -> measured hit rate, rows and bytes fetched per epoch, saving;
@@ -16,12 +17,14 @@ and split into one :class:`~dgnn_lab.dist.RunResult` per variant, exactly as if 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from dgnn_lab import records as rec
 from dgnn_lab.sampling.cache import CACHE_POLICIES, check_cache_fraction, check_cache_policy
 from dgnn_lab.train.api import entry_for, make_config
 from dgnn_lab.train.config import TrainConfig
@@ -64,7 +67,7 @@ def run_variants(base: TrainConfig | Mapping | None, variants: Mapping[str, Mapp
     ``{name: RunResult}`` in the order given. Every variant is validated before any process starts; all must
     use the same number of workers, backend and threads. Raises the first worker failure (``WorkerError``)."""
     from dgnn_lab.dist import RunResult, launch
-    from dgnn_lab.train.api import _prepare_dataset
+    from dgnn_lab.train.api import _prepare_dataset, _run_dir, prepare_run
 
     if not isinstance(variants, Mapping) or not variants:
         raise ValueError(f"variants must be a non-empty mapping of name -> config overrides, got {variants!r}")
@@ -80,12 +83,25 @@ def run_variants(base: TrainConfig | Mapping | None, variants: Mapping[str, Mapp
         if not same:
             raise ValueError(f"variant {name!r} changes the launch (workers/world size, backend or threads); "
                              f"run_variants runs every variant in one launch, so only training fields may vary")
-    for c in {c.dataset: c for c in cfgs.values()}.values():
-        _prepare_dataset(c)
+    rd = _run_dir(first if run_dir is None else make_config(first, run_dir=run_dir))
+    plans: dict[str, str] = {}  # one plan per distinct partitioning, built here, once
+    data: dict[str, Any] = {}
+    objects: dict = {}
+    for c in cfgs.values():
+        key = json.dumps([c.dataset, c.dataset_args, c.to_dict()["partition"], c.seed], sort_keys=True, default=str)
+        if key not in plans and c.partition_dir is None:
+            dkey = json.dumps([c.dataset, c.dataset_args], sort_keys=True, default=str)
+            if dkey not in data:
+                data[dkey] = _prepare_dataset(c)
+            sub = rd / f"variant-{len(plans)}"
+            plans[key] = prepare_run(c, sub, data[dkey]).partition_dir
+        if c.partition_dir is None:
+            c.partition_dir = plans[key]
+        objects.update(c.by_value())
     spec = {"variants": [[n, entry_for(c), c.to_dict()] for n, c in cfgs.items()]}
-    handle = launch(ENTRY, spec, first.world_size, backend=first.backend, run_dir=run_dir,
+    handle = launch(ENTRY, spec, first.world_size, backend=first.backend, run_dir=rd,
                     timeout_s=max(c.timeout_s for c in cfgs.values()),
-                    threads_per_worker=first.threads_per_worker, on_record=on_record)
+                    threads_per_worker=first.threads_per_worker, on_record=on_record, objects=objects)
     whole = handle.wait()
     out = {}
     for name, c in cfgs.items():
@@ -96,48 +112,14 @@ def run_variants(base: TrainConfig | Mapping | None, variants: Mapping[str, Mapp
     return out
 
 
-def _purpose_bytes(result, prefix: str) -> int:
-    return int(result.bytes_matrix(prefix).sum())
-
-
 def minibatch_metrics(result) -> dict:
-    """Per-epoch figures of a mini-batch run, summed over workers and averaged over epochs: remote rows and
-    bytes fetched for training (``fetch_resp``: the feature rows; ``fetch_req``: the ids asked for), sampling
-    bytes (``sample_*``), requests, cache hits / lookups and the hit rate, stage seconds (``sample_s``,
-    ``fetch_s``, ``train_s``) and their ``overlap_s``, the loop's wall time ``loop_s`` (slowest worker) and
-    ``epoch_s``; the cache's size (rows, bytes: its one-off fill traffic) and the last test accuracy."""
-    df = result.epochs()
-    if not len(df):
-        raise ValueError("the run has no epoch records (did it fail before the first epoch?)")
-    n_epochs = int(df["epoch"].nunique())
-
-    def per_epoch(col: str) -> float:
-        return float(df[col].fillna(0).sum()) / n_epochs if col in df else float("nan")
-
-    by_epoch = df.groupby("epoch")
-    starts = [r for r in result.records if r.get("type") == "start"]
-    hits, lookups = per_epoch("cache_hits"), per_epoch("cache_lookups")
-    test = df.sort_values("epoch")["test_acc"].dropna() if "test_acc" in df else pd.Series(dtype=float)
-    return {
-        "epochs": n_epochs,
-        "rows_fetched": per_epoch("remote_rows_fetched"),
-        "bytes_fetched": _purpose_bytes(result, "fetch_resp") / n_epochs,
-        "id_bytes": _purpose_bytes(result, "fetch_req") / n_epochs,
-        "sample_bytes": _purpose_bytes(result, "sample_") / n_epochs,
-        "remote_requests": per_epoch("remote_requests"),
-        "cache_hits": hits,
-        "cache_lookups": lookups,
-        "hit_rate": hits / lookups if lookups > 0 else 0.0,
-        "cache_rows": sum(int(r.get("cache_rows", 0)) for r in starts),
-        "cache_bytes": sum(int(r.get("cache_nbytes", 0)) for r in starts),
-        "sample_s": per_epoch("sample_s"),
-        "fetch_s": per_epoch("fetch_s"),
-        "train_s": per_epoch("train_s"),
-        "overlap_s": per_epoch("overlap_s"),
-        "loop_s": float(by_epoch["loop_s"].max().mean()) if "loop_s" in df else float("nan"),
-        "epoch_s": float(by_epoch["epoch_s"].max().mean()),
-        "test_acc": float(test.iloc[-1]) if len(test) else None,
-    }
+    """Per-epoch figures of a mini-batch run (:func:`dgnn_lab.records.minibatch_metrics`), summed over workers
+    and averaged over epochs: remote rows and bytes fetched for training (``fetch_resp``: the feature rows;
+    ``fetch_req``: the ids asked for), sampling bytes (``sample_*``), requests, cache hits / lookups and the hit
+    rate, stage seconds (``sample_s``, ``fetch_s``, ``train_s``) and their ``overlap_s``, the loop's wall time
+    ``loop_s`` (slowest worker) and ``epoch_s``; the cache's size (rows, bytes: its one-off fill traffic) and
+    the last test accuracy."""
+    return rec.minibatch_metrics(result.records)
 
 
 def _table(results: Mapping[str, Any], columns: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
@@ -209,12 +191,7 @@ def seed_split_comparison(base: TrainConfig | Mapping | None, *, run_dir: str | 
 
 def _split_table(res: Mapping[str, Any]) -> pd.DataFrame:
     table = _table(res, {"local": {"seed_split": "local"}, "chunk": {"seed_split": "chunk"}})
-    local = []
-    for r in res.values():
-        starts = [x for x in r.records if x.get("type") == "start"]
-        total = sum(int(x.get("num_train", 0)) for x in starts)
-        local.append(sum(int(x.get("seeds_local", 0)) for x in starts) / total if total else float("nan"))
-    table["seeds_local"] = local
+    table["seeds_local"] = [rec.local_seed_share(r.records) for r in res.values()]
     return table
 
 

@@ -10,10 +10,13 @@ from dgnn_lab.partition.api import (
     EDGE_CUT_METHODS,
     METHOD_OPTIONS,
     METHODS,
+    PARTITIONER_REGISTRY,
     parse_balance,
     partition,
+    partition_methods,
+    register_partitioner,
 )
-from dgnn_lab.partition.io import load_part, load_plan, save_plan
+from dgnn_lab.partition.io import load_assignment, load_part, load_plan, read_book, save_plan
 from dgnn_lab.partition.plan import PartitionPlan, PartPlan, build_plan
 from dgnn_lab.partition.stats import (
     PartitionStats,
@@ -27,6 +30,7 @@ from dgnn_lab.partition.vertex_cut import VERTEX_CUT_METHODS, build_vertex_cut_p
 __all__ = [
     "BALANCE_KEYS", "DESCRIPTIONS", "EDGE_CUT_METHODS", "METHODS", "METHOD_OPTIONS", "VERTEX_CUT_METHODS",
     "PartPlan", "PartitionPlan", "PartitionStats", "build_plan", "build_vertex_cut_plan", "edge_cut",
-    "halo_growth", "load_part", "load_plan", "parse_balance", "partition", "partition_stats", "receptive_field_error",
+    "PARTITIONER_REGISTRY", "halo_growth", "load_assignment", "load_part", "partition_methods", "read_book",
+    "register_partitioner", "load_plan", "parse_balance", "partition", "partition_stats", "receptive_field_error",
     "save_plan",
 ]

@@ -20,6 +20,7 @@ from dgnn_lab.partition.metis import metis_assignment
 from dgnn_lab.partition.plan import PartitionPlan, build_plan
 from dgnn_lab.partition.streaming import ORDERS, streaming_assignment
 from dgnn_lab.partition.vertex_cut import VERTEX_CUT_METHODS, build_vertex_cut_plan, vertex_cut_assignment
+from dgnn_lab.registry import Registry
 
 EDGE_CUT_METHODS = ("random", "range", "metis", "ldg", "fennel")
 #: Every built-in method name, edge-cut first.
@@ -74,12 +75,32 @@ def parse_balance(balance: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def _check_partitioner(obj: Any) -> None:
+    if not callable(obj) or isinstance(obj, type):
+        raise ValueError(f"a partitioner is a function f(data, num_parts) -> assignment, got {obj!r}")
+
+
+#: The data-partition axis: built-in method names plus ``register_partitioner("mine", f)`` for a function
+#: ``f(data, num_parts) -> assignment`` (one part id per node), usable as ``partition(data, k, "mine")`` and
+#: ``train(partition="mine")``.
+PARTITIONER_REGISTRY = Registry("partitioner", _check_partitioner, what="partition method")
+register_partitioner = PARTITIONER_REGISTRY.register
+
+
+def partition_methods() -> list[str]:
+    """Every method name ``partition`` accepts: the built-ins, then registered functions."""
+    return [*METHODS, *(n for n in PARTITIONER_REGISTRY.names() if n not in METHODS)]
+
+
 def _check_method(method: Method) -> str | Callable:
     if callable(method):
         return method
     if isinstance(method, str) and method.strip().lower() in METHODS:
         return method.strip().lower()
-    raise ValueError(f"unknown partition method {method!r}; valid methods: {', '.join(METHODS)} "
+    if isinstance(method, str) and (method in PARTITIONER_REGISTRY or ":" in method):
+        fn, _ = PARTITIONER_REGISTRY.resolve(method)
+        return fn
+    raise ValueError(f"unknown partition method {method!r}; valid methods: {', '.join(partition_methods())} "
                      "(or a function f(data, num_parts) -> assignment)")
 
 
@@ -221,5 +242,5 @@ def method_signature(method: str) -> str:
     return f"{method}({', '.join(f'{k}={v!r}' for k, v in opts.items())})"
 
 
-__all__ = ["BALANCE_KEYS", "DESCRIPTIONS", "EDGE_CUT_METHODS", "METHODS", "METHOD_OPTIONS", "parse_balance",
-           "partition", "method_signature"]
+__all__ = ["BALANCE_KEYS", "DESCRIPTIONS", "EDGE_CUT_METHODS", "METHODS", "METHOD_OPTIONS", "PARTITIONER_REGISTRY",
+           "method_signature", "parse_balance", "partition", "partition_methods", "register_partitioner"]

@@ -4,9 +4,11 @@ Layout::
 
     DIR/plan.json        method, kind, sizes, seed, options, notes, timings, per-part counts (human-readable)
     DIR/assignment.pt    node assignment (and edge assignment for vertex-cut)
-    DIR/part{p}.pt       part p: owned, halo rings, local edges, boundary sets
+    DIR/part{p}.pt       part p: owned, halo rings, local edges, boundary sets (rows it sends each peer) and
+                         the rows it receives from each peer, in arrival order
 
-A worker can read its own part with :func:`load_part` without loading the others.
+A worker reads only its own part (:func:`load_part`) and the assignment (:func:`load_assignment`). Every file
+is read with ``torch.load(weights_only=True)`` or as JSON: loading a plan never executes code.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ def save_plan(plan: PartitionPlan, path: str | os.PathLike) -> Path:
     for p in plan.parts:
         torch.save({"part": p.part, "owned": p.owned, "halo_rings": list(p.halo_rings),
                     "local_edge_index": p.local_edge_index, "local_edge_ids": p.local_edge_ids,
-                    "boundary": dict(p.boundary)}, path / f"part{p.part}.pt")
+                    "boundary": dict(p.boundary),
+                    "recv": {q: plan.boundary(q, p.part) for q in range(plan.num_parts)
+                             if q != p.part and plan.boundary(q, p.part).numel()}}, path / f"part{p.part}.pt")
     (path / "plan.json").write_text(json.dumps(book, indent=2) + "\n")
     return path
 
@@ -58,16 +62,29 @@ def _book(path: Path) -> dict:
     return book
 
 
+def read_book(path: str | os.PathLike) -> dict:
+    """The JSON book of a saved plan (method, kind, num_parts, num_nodes, ...): cheap, no tensors."""
+    return _book(Path(path))
+
+
 def load_part(path: str | os.PathLike, part: int) -> PartPlan:
-    """One part of a saved plan (what a worker needs)."""
+    """One part of a saved plan (what a worker needs); ``part.recv`` maps each peer to the global ids of the
+    halo rows it sends here, in arrival order."""
     path = Path(path)
     book = _book(path)
     if not 0 <= part < book["num_parts"]:
         raise ValueError(f"part must be in 0..{book['num_parts'] - 1}, got {part}")
     d = torch.load(path / book["parts"][part]["file"], weights_only=True)
-    return PartPlan(part=d["part"], owned=d["owned"], halo_rings=list(d["halo_rings"]),
-                    local_edge_index=d["local_edge_index"], local_edge_ids=d["local_edge_ids"],
-                    boundary={int(q): b for q, b in d["boundary"].items()})
+    pp = PartPlan(part=d["part"], owned=d["owned"], halo_rings=list(d["halo_rings"]),
+                  local_edge_index=d["local_edge_index"], local_edge_ids=d["local_edge_ids"],
+                  boundary={int(q): b for q, b in d["boundary"].items()})
+    pp.recv = {int(q): b for q, b in d.get("recv", {}).items()}
+    return pp
+
+
+def load_assignment(path: str | os.PathLike) -> torch.Tensor:
+    """The node assignment of a saved plan (one part id per node)."""
+    return torch.load(Path(path) / "assignment.pt", weights_only=True)["assignment"]
 
 
 def load_plan(path: str | os.PathLike) -> PartitionPlan:
@@ -76,6 +93,8 @@ def load_plan(path: str | os.PathLike) -> PartitionPlan:
     book = _book(path)
     a = torch.load(path / "assignment.pt", weights_only=True)
     parts = [load_part(path, p) for p in range(book["num_parts"])]
+    for p in parts:
+        del p.recv
     return PartitionPlan(
         method=book["method"], num_parts=book["num_parts"], num_nodes=book["num_nodes"],
         num_edges=book["num_edges"], hops=book["hops"], assignment=a["assignment"], parts=parts,

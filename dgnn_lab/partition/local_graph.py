@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dgnn_lab.partition.plan import PartitionPlan
+from dgnn_lab.partition.plan import PartitionPlan, PartPlan
 
 
 def global_in_degree(edge_index: Tensor, num_nodes: int, *, self_loops: bool) -> Tensor:
@@ -124,10 +124,18 @@ class LocalGraph:
         if plan.kind != "edge-cut":
             raise ValueError(f"full-graph training needs an edge-cut plan, got kind {plan.kind!r}")
         pp = plan.parts[part]
-        owned = pp.owned
-        blocks = [pp.recv_from(q, plan) if q != part else owned[:0] for q in range(plan.num_parts)]
+        recv = {q: pp.recv_from(q, plan) for q in range(plan.num_parts) if q != part}
+        return cls.from_part(pp, recv, plan.num_parts, plan.num_nodes, edge_index)
+
+    @classmethod
+    def from_part(cls, pp: PartPlan, recv: dict[int, Tensor], num_parts: int, num_nodes: int,
+                  edge_index: Tensor) -> LocalGraph:
+        """The same from one part alone (what :func:`~dgnn_lab.partition.load_part` gives a worker): ``recv``
+        maps each peer to the global ids of the rows it sends here, in arrival order."""
+        part, owned = pp.part, pp.owned
+        blocks = [recv.get(q, owned[:0]) if q != part else owned[:0] for q in range(num_parts)]
         halo = torch.cat(blocks) if blocks else owned[:0]
-        table = torch.full((plan.num_nodes,), -1, dtype=torch.long)
+        table = torch.full((num_nodes,), -1, dtype=torch.long)
         l2g = torch.cat([owned, halo])
         table[l2g] = torch.arange(l2g.numel())
         eids = pp.local_edge_ids
@@ -135,9 +143,10 @@ class LocalGraph:
         if local_ei.numel() and bool((local_ei < 0).any()):
             raise ValueError("plan and edge_index disagree: an edge of an owned node has a source that is "
                              "neither owned nor in the 1-hop halo (was the plan built from this graph?)")
-        send_index = [table[plan.boundary(part, q)] if q != part else owned[:0] for q in range(plan.num_parts)]
+        empty = owned[:0]
+        send_index = [table[pp.boundary.get(q, empty)] if q != part else empty for q in range(num_parts)]
         recv_counts = [int(b.numel()) for b in blocks]
-        return cls(part=part, num_parts=plan.num_parts, owned=owned, halo=halo, edge_index=local_ei,
+        return cls(part=part, num_parts=num_parts, owned=owned, halo=halo, edge_index=local_ei,
                    send_index=send_index, recv_counts=recv_counts)
 
     def build_adjacency(self, model: str, global_degree: Tensor | None = None) -> LocalGraph:

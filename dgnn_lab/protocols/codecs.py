@@ -26,17 +26,27 @@ in autograd (straight-through): the gradient of a decoded row is passed to its o
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
+
+from dgnn_lab.registry import Registry
 
 CODECS = ("none", "fp16", "int8")
 
 
 class Codec:
-    """Identity codec (float32 on the wire). Subclasses change :meth:`encode`, :meth:`decode` and
-    :meth:`row_bytes` together."""
+    """Identity codec (float32 on the wire). Subclasses change :meth:`encode`, :meth:`decode`,
+    :meth:`wire_width` and :meth:`row_bytes` together (the communicator counts what ``encode`` returns, so
+    ``row_bytes`` must tell the truth: tests compare the two). Keyword options become attributes."""
 
     name = "none"
+
+    def __init__(self, **options: Any) -> None:
+        self.options = dict(options)
+        for key, value in options.items():
+            setattr(self, key, value)
 
     def encode(self, x: Tensor) -> Tensor:
         """The wire tensor for a float32 block ``x`` (rows x D), one dtype, same number of rows."""
@@ -114,15 +124,27 @@ class Int8Codec(Codec):
         return width + 2
 
 
-_CODECS = {"none": Codec, "fp16": Fp16Codec, "int8": Int8Codec}
+def _check_codec(obj: object) -> None:
+    cls = obj if isinstance(obj, type) else type(obj)
+    if not issubclass(cls, Codec):
+        raise ValueError(f"must be a Codec subclass or instance (encode, decode, wire_width, row_bytes), got {obj!r}")
 
 
-def get_codec(name: str | None) -> Codec:
-    """The codec called ``name`` (``none``, ``fp16``, ``int8``; ``None`` means ``none``)."""
-    key = "none" if name is None else str(name).lower()
-    if key not in _CODECS:
-        raise ValueError(f"unknown codec {name!r}; allowed: {', '.join(CODECS)}")
-    return _CODECS[key]()
+#: The codec axis: ``register_codec("mine", MyCodec)`` makes ``codec="mine"`` train with it.
+CODEC_REGISTRY = Registry("codec", _check_codec, what="codec")
+for _cls in (Codec, Fp16Codec, Int8Codec):
+    CODEC_REGISTRY.register(_cls.name, _cls, builtin=True)
+register_codec = CODEC_REGISTRY.register
+
+
+def get_codec(spec: Any = None) -> Codec:
+    """The codec ``spec`` names (``none``, ``fp16``, ``int8``, a registered or ``module:attribute`` name, a
+    class or an instance; ``None`` means ``none``), as an instance."""
+    if spec is None:
+        spec = "none"
+    if isinstance(spec, str) and ":" not in spec:
+        spec = spec.lower()
+    return CODEC_REGISTRY.build(spec)
 
 
 def error_bound(codec: Codec, x: Tensor) -> Tensor:

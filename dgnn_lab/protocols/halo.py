@@ -3,7 +3,7 @@
 The full-graph loop (:mod:`dgnn_lab.execution.full_graph`) calls one *strategy* object for every halo exchange of a
 training forward pass; the strategy decides what crosses the wire and what the layer aggregates. Evaluation
 always uses the exact synchronous exchange, so an accuracy measures the trained weights, not a protocol's
-inference error. Built in (``get_strategy(name)``; ``cfg.mode`` picks one unless ``cfg.strategy`` names one):
+inference error. Built in (``get_strategy(name)``; ``cfg.mode`` picks one unless ``cfg.halo`` names one):
 
 =========  ====================  ==========================================================================
 name       mode                  what layer ``l`` at epoch ``t`` aggregates
@@ -43,26 +43,26 @@ derive the same positions, so no indices cross the wire. One sample per epoch se
 rows the layers aggregated this epoch) and ``staleness`` (their mean age).
 
 **Writing your own.** A staleness rule is one method. Subclass :class:`BoundedStaleHalo` and override
-:meth:`~BoundedStaleHalo.should_send`; register it and train with it (the class reaches the spawned workers by
-value, pickled with cloudpickle into ``TrainConfig.strategy_payload``, so a notebook cell is enough)::
+:meth:`~BoundedStaleHalo.should_send`; register it and train with it. A class from a notebook cell reaches
+the spawned workers by value over the launch channel (never through a file), so a cell is enough; keyword
+options of the spec become attributes, so a rule can have parameters of its own::
 
     from dgnn_lab.train import train
     from dgnn_lab.protocols.halo import BoundedStaleHalo, register_strategy
 
-    class EveryThird(BoundedStaleHalo):
+    class EveryK(BoundedStaleHalo):
+        k = 3
         def should_send(self, layer, peer, age, change):
-            return age >= 3          # refresh each block every third epoch, whatever it did
+            return age >= self.k     # refresh each block every k-th epoch, whatever it did
 
-    register_strategy("every-third", EveryThird)
-    result = train(dataset="cora", workers=2, mode="full-stale", staleness=3, strategy="every-third")
+    register_strategy("every-k", EveryK)
+    result = train(dataset="cora", workers=2, staleness=3, halo={"name": "every-k", "k": 2})
 
 A different protocol altogether overrides :meth:`HaloStrategy.exchange` (see :class:`SampledHalo`).
 """
 
 from __future__ import annotations
 
-import base64
-import sys
 from collections import Counter
 from typing import Any
 
@@ -72,6 +72,7 @@ from torch import Tensor
 from dgnn_lab.partition.local_graph import LocalGraph
 from dgnn_lab.protocols.codecs import get_codec
 from dgnn_lab.protocols.exchange import HaloSample, halo_exchange
+from dgnn_lab.registry import Registry
 
 FULL_GRAPH_MODES = ("full-sync", "full-stale", "full-bns")
 
@@ -89,15 +90,19 @@ class HaloStrategy:
 
     name = "sync"
 
-    def __init__(self, cfg: Any = None) -> None:
+    def __init__(self, cfg: Any = None, **options: Any) -> None:
         get = (lambda k, d: getattr(cfg, k, d)) if cfg is not None else (lambda k, d: d)
         self.cfg = cfg
+        #: the wire format of rows and returned gradients (the worker loop sets the run's codec)
         self.codec = get_codec(get("quantize", "none"))
         self.staleness = int(get("staleness", 0))
         self.skip_threshold = float(get("skip_threshold", 0.0))
         self.smoothing = float(get("smoothing", 0.0))
         self.bns_p = float(get("bns_p", 1.0))
         self.seed = int(get("seed", 0))
+        self.options = dict(options)  # a strategy's own parameters (a user's rule may have some)
+        for key, value in options.items():
+            setattr(self, key, value)
         self.epoch = 0
         self.graph: LocalGraph | None = None
         self.comm = None
@@ -189,19 +194,17 @@ def _returned_gradient(strategy: HaloStrategy, layer: int, grad_halo: Tensor) ->
 # --------------------------------------------------------------------------------------- PipeGCN
 
 class _InFlight:
-    """Rows posted with non-blocking ``isend``/``irecv`` (PipeGCN's overlap): ``result()`` waits for them (time
-    charged to ``wait``: the transfer itself ran behind the computation) and decodes them once."""
+    """Rows posted with :meth:`~dgnn_lab.dist.Communicator.exchange_async` (PipeGCN's overlap): ``result()``
+    waits for them (time charged to ``wait``: the transfer itself ran behind the computation) and decodes
+    them once."""
 
-    def __init__(self, works: list, bufs: list[Tensor], keep: list[Tensor], finish) -> None:
-        self.works, self.bufs, self.keep, self.finish, self.value = works, bufs, keep, finish, None
+    def __init__(self, pending: Any, finish) -> None:
+        self.pending, self.finish, self.value = pending, finish, None
 
     def result(self, comm) -> Tensor:
         if self.value is None:
-            with comm.phase("wait"):
-                for w in self.works:
-                    w.wait()
-            self.value = self.finish(self.bufs)
-            self.works, self.bufs, self.keep = [], [], []
+            self.value = self.finish(self.pending.wait())
+            self.pending = None
         return self.value
 
 
@@ -247,29 +250,11 @@ class PipelinedHalo(HaloStrategy):
 
     def _post(self, blocks: list[Tensor], recv_rows: list[int], purpose: str, slot: int, finish) -> _InFlight:
         """Start the non-blocking exchange of ``blocks`` (one per peer) and return the handle."""
-        import torch.distributed as dist
-
-        comm, me, codec = self.comm, self.graph.part, self.codec
+        codec = self.codec
         width = blocks[0].shape[1]
         wire = [codec.encode(b).contiguous() for b in blocks]
-        bufs = [torch.empty((0 if q == me else n, codec.wire_width(width)), dtype=wire[0].dtype,
-                            device=wire[0].device) for q, n in enumerate(recv_rows)]
-        tag = 1000 + slot
-        ops = []
-        for q in range(len(blocks)):
-            if q == me:
-                continue
-            if bufs[q].shape[0]:
-                ops.append(dist.P2POp(dist.irecv, bufs[q], q, tag=tag))
-            if wire[q].shape[0]:
-                ops.append(dist.P2POp(dist.isend, wire[q], q, tag=tag))
-        with comm.phase("comm"):
-            works = dist.batch_isend_irecv(ops) if ops else []
-        for q in range(len(blocks)):
-            if q != me:  # wire sizes, as the blocking exchange counts them (Communicator._count)
-                comm._count("sent", q, purpose, wire[q].numel() * wire[q].element_size())
-                comm._count("recv", q, purpose, bufs[q].numel() * bufs[q].element_size())
-        return _InFlight(works, bufs, wire, lambda bs: finish([codec.decode(b, width) for b in bs]))
+        pending = self.comm.exchange_async(wire, recv_rows, purpose, tag=1000 + slot)
+        return _InFlight(pending, lambda bs: finish([codec.decode(b, width) for b in bs]))
 
     def _slot(self, layer: int, direction: int) -> int:
         return (layer * 2 + direction) * (self.staleness + 1) + self.epoch % (self.staleness + 1)
@@ -447,38 +432,40 @@ class SampledHalo(HaloStrategy):
 
 # -------------------------------------------------------------------------------------- registry
 
-_REGISTRY: dict[str, type[HaloStrategy]] = {}
+def _check_halo(obj: Any) -> None:
+    cls = obj if isinstance(obj, type) else type(obj)
+    if not issubclass(cls, HaloStrategy):
+        raise ValueError(f"must be a HaloStrategy subclass or instance, got {obj!r}")
+
+
+#: The halo-protocol axis: ``register_strategy("mine", MyRule)`` (alias ``register_halo``) makes
+#: ``halo="mine"`` (or the old ``strategy="mine"``) train with it.
+HALO_REGISTRY = Registry("halo protocol", _check_halo, what="halo protocol")
+for _cls in (HaloStrategy, PipelinedHalo, BoundedStaleHalo, SampledHalo):
+    HALO_REGISTRY.register(_cls.name, _cls, builtin=True)
 
 
 def register_strategy(name: str, cls: type[HaloStrategy]) -> type[HaloStrategy]:
-    """Make ``cls`` (a :class:`HaloStrategy` subclass) available as ``strategy=name`` (re-registering a name
+    """Make ``cls`` (a :class:`HaloStrategy` subclass) available as ``halo=name`` (re-registering a name
     replaces it, so a notebook cell can be re-run). Returns ``cls``."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"a strategy name must be a non-empty string, got {name!r}")
-    if not (isinstance(cls, type) and issubclass(cls, HaloStrategy)):
-        raise ValueError(f"strategy {name!r} must be a subclass of HaloStrategy, got {cls!r}")
-    _REGISTRY[name] = cls
-    return cls
+    return HALO_REGISTRY.register(name, cls)
+
+
+register_halo = register_strategy
 
 
 def get_strategy(name: str) -> type[HaloStrategy]:
     """The strategy class registered as ``name``."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown strategy {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    return HALO_REGISTRY.get(name)
 
 
 def list_strategies() -> list[str]:
     """Registered strategy names (built-ins first, then your own, in registration order)."""
-    return list(_REGISTRY)
-
-
-for _cls in (HaloStrategy, PipelinedHalo, BoundedStaleHalo, SampledHalo):
-    register_strategy(_cls.name, _cls)
+    return HALO_REGISTRY.names()
 
 
 def default_strategy_name(mode: str, skip_threshold: float = 0.0) -> str:
-    """The built-in strategy a full-graph ``mode`` runs when no ``strategy`` is named."""
+    """The built-in strategy a full-graph ``mode`` runs when no ``halo`` is named."""
     if mode == "full-sync":
         return "sync"
     if mode == "full-stale":
@@ -488,64 +475,15 @@ def default_strategy_name(mode: str, skip_threshold: float = 0.0) -> str:
     raise ValueError(f"mode {mode!r} has no halo strategy; allowed: {', '.join(FULL_GRAPH_MODES)}")
 
 
-def pack_strategy(cls: type) -> str:
-    """``cls`` pickled by value (cloudpickle) as base64 text: a class defined in a notebook cell cannot be
-    imported by a spawned worker, so its code travels in the config."""
-    import cloudpickle
-
-    mod = sys.modules.get(cls.__module__)
-    by_value = mod is not None and cls.__module__ != "__main__" and not cls.__module__.startswith("dgnn_lab")
-    if by_value:
-        cloudpickle.register_pickle_by_value(mod)
-    try:
-        return base64.b64encode(cloudpickle.dumps(cls)).decode("ascii")
-    finally:
-        if by_value:
-            cloudpickle.unregister_pickle_by_value(mod)
-
-
-def unpack_strategy(payload: str) -> type[HaloStrategy]:
-    """The class :func:`pack_strategy` packed."""
-    import pickle
-
-    cls = pickle.loads(base64.b64decode(payload.encode("ascii")))
-    if not (isinstance(cls, type) and issubclass(cls, HaloStrategy)):
-        raise ValueError(f"strategy payload holds {cls!r}, not a HaloStrategy subclass")
-    return cls
-
-
-def check_strategy(name: Any, payload: Any, mode: str) -> tuple[str | None, str | None]:
-    """Validate ``TrainConfig.strategy`` (and pack a non-built-in class into ``strategy_payload``); returns the
-    pair to store. Raises ``ValueError`` naming the bad value."""
-    if name is None:
-        if payload is not None:
-            raise ValueError("strategy_payload needs a strategy name (strategy=...)")
-        return None, None
-    if not isinstance(name, str):
-        raise ValueError(f"strategy must be a registered name, got {name!r}; registered: "
-                         f"{', '.join(list_strategies())}")
-    if mode not in FULL_GRAPH_MODES:
-        raise ValueError(f"strategy {name!r} is a halo-exchange protocol: it needs a full-graph mode "
-                         f"({', '.join(FULL_GRAPH_MODES)}), got mode {mode!r}")
-    if payload is not None:
-        if not isinstance(payload, str):
-            raise ValueError(f"strategy_payload must be base64 text from pack_strategy, got {type(payload).__name__}")
-        return name, payload
-    cls = get_strategy(name)
-    if cls.__module__.startswith("dgnn_lab."):
-        return name, None
-    return name, pack_strategy(cls)
+def build_strategy(spec: Any, cfg: Any = None) -> HaloStrategy:
+    """The strategy object for ``spec`` (a name, ``module:attribute``, ``{"name", **options}``, a class or an
+    instance); a class is constructed with the config's shorthand fields and the spec's options."""
+    return HALO_REGISTRY.build(spec, cfg)
 
 
 def strategy_for(cfg: Any) -> HaloStrategy:
-    """The strategy object a worker runs for ``cfg``: its packed class, its named one, or the mode's."""
-    if getattr(cfg, "strategy_payload", None):
-        cls = unpack_strategy(cfg.strategy_payload)
-    elif getattr(cfg, "strategy", None):
-        cls = get_strategy(cfg.strategy)
-    else:
-        cls = get_strategy(default_strategy_name(cfg.mode, cfg.skip_threshold))
-    return cls(cfg)
+    """The strategy object a worker runs for ``cfg`` (its ``halo`` axis)."""
+    return build_strategy(cfg.halo, cfg)
 
 
 def expected_halo_bytes(strategy: HaloStrategy, widths: list[int], backward: list[bool], sizes: Tensor) -> Tensor:

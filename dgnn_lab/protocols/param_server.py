@@ -38,9 +38,14 @@ Each worker's epoch record carries ``grad_staleness`` (the age of that step's gr
 distribution. (``staleness``/``staleness_hist`` are the halo protocols' ages of boundary rows: another thing.)
 
 Bytes: ``ps_push`` (a gradient, worker -> server), ``ps_pull`` (weights, server -> worker), ``ps_control``
-(32-byte headers), ``setup`` (initial weights, worker 0 -> server, before epoch 0). A failed worker cannot
-leave the server blocked: its receive fails when the peer's connection closes, or after the process-group
-timeout, and the launcher terminates every rank on the first failure anyway.
+(40-byte headers: kind, clock, version, the version needed back, the gradient's sample count), ``setup``
+(initial weights, worker 0 -> server, before epoch 0). A failed worker cannot leave the server blocked: its
+receive fails when the peer's connection closes, or after the process-group timeout, and the launcher
+terminates every rank on the first failure anyway.
+
+A push's ``count`` (mini-batch: the step's seeds; the gradient is of the loss *sum*) lets the server divide
+each round by the round's summed count, so a step is the mean over the union of the workers' seeds, as with
+the all-reduce; full-graph and local-SGD pushes are already shares of the global mean (count -1).
 """
 
 from __future__ import annotations
@@ -50,12 +55,14 @@ from collections import defaultdict
 
 import torch
 from torch import Tensor
+from torch.nn.utils import parameters_to_vector
 
+from dgnn_lab.protocols.gradient import flat_grads, load_flat
 from dgnn_lab.train.config import TrainConfig
 
 PUSH, DONE = 1.0, 2.0
 TAG_HEAD, TAG_PUSH, TAG_REPLY_HEAD, TAG_PULL, TAG_SETUP = 1, 2, 3, 4, 5
-HEADER = 4  # [kind, clock, version, need] as float64
+HEADER = 5  # [kind, clock, version, need, count] as float64; count -1: the gradient is already a mean's share
 
 
 def server_rank(cfg: TrainConfig) -> int:
@@ -77,28 +84,15 @@ def split_world(ctx, cfg: TrainConfig) -> bool:
 
 
 def flat_params(params: list[Tensor]) -> Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in params])
-
-
-def flat_grads(params: list[Tensor]) -> Tensor:
-    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
-
-
-@torch.no_grad()
-def load_flat(params: list[Tensor], flat: Tensor) -> None:
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.copy_(flat[offset:offset + n].view_as(p))
-        offset += n
+    return parameters_to_vector([p.detach() for p in params])
 
 
 class PSClient:
     """A worker's side: ``step(params)`` pushes this step's gradient and loads weights at most ``s`` rounds
     old; ``finish()`` tells the server this worker is done. Worker 0 sends the initial weights."""
 
-    def __init__(self, comm, cfg: TrainConfig, params: list[Tensor]) -> None:
-        self.comm, self.server, self.s = comm, server_rank(cfg), int(cfg.staleness)
+    def __init__(self, comm, cfg: TrainConfig, params: list[Tensor], rule=None) -> None:
+        self.comm, self.server, self.rule = comm, server_rank(cfg), rule
         self.params = params
         self.clock = 0  # steps pushed
         self.version = 0  # rounds applied in the weights this worker holds
@@ -110,14 +104,17 @@ class PSClient:
                       "setup", tag=TAG_SETUP)
             comm.send(flat_params(params).float(), self.server, "setup", tag=TAG_SETUP)
 
-    def step(self, final: bool = False) -> int:
+    def step(self, final: bool = False, count: float | None = None) -> int:
         """Push the gradient in ``params[*].grad`` (computed on ``self.version``), pull fresher weights into
         ``params``; returns this gradient's staleness (rounds it will be late when applied: ``clock -
-        version``). ``final`` waits for every round, so the last weights are the server's final model."""
+        version``). ``final`` waits for every round, so the last weights are the server's final model.
+        ``count``: the gradient is of a loss *sum* over that many samples (the round then divides by the sum
+        of its counts); None: it is already this worker's share of the global mean."""
         comm, c = self.comm, self.clock
         staleness = c - self.version
-        need = c + 1 if final else c + 1 - self.s
-        self._head.copy_(torch.tensor([PUSH, c, self.version, need], dtype=torch.float64))
+        need = c + 1 if final else self.rule.required_version(c)
+        self._head.copy_(torch.tensor([PUSH, c, self.version, need, -1.0 if count is None else float(count)],
+                                      dtype=torch.float64))
         comm.send(self._head, self.server, "ps_control", tag=TAG_HEAD)
         comm.send(flat_grads(self.params).float(), self.server, "ps_push", tag=TAG_PUSH)
         self.clock += 1
@@ -132,17 +129,17 @@ class PSClient:
 
     def finish(self) -> None:
         """Tell the server this worker pushes no more (it exits once every worker has)."""
-        self._head.copy_(torch.tensor([DONE, self.clock, self.version, 0], dtype=torch.float64))
+        self._head.copy_(torch.tensor([DONE, self.clock, self.version, 0, 0], dtype=torch.float64))
         self.comm.send(self._head, self.server, "ps_control", tag=TAG_HEAD)
 
 
-def serve(ctx, cfg: TrainConfig) -> dict:
+def serve(ctx, cfg: TrainConfig, rule=None) -> dict:
     """The server rank's loop (see the module docstring); emits one ``epoch`` record (``role: "server"``)
     per applied round with its compute (Adam), comm and wait times, bytes, ``version`` and the
     ``server_staleness_hist`` of that round's gradients (the workers report the same ages as
     ``grad_staleness``; only theirs are summed into ``RunResult.summary()["grad_staleness"]``). Returns when
     every worker has finished."""
-    comm, p, s = ctx.comm, cfg.workers, cfg.staleness
+    comm, p, s = ctx.comm, cfg.workers, getattr(rule, "staleness", cfg.staleness)
     dev = comm.device
     t_setup = time.perf_counter()
     size = torch.zeros(1, dtype=torch.float64, device=dev)
@@ -160,20 +157,22 @@ def serve(ctx, cfg: TrainConfig) -> dict:
     grad = torch.empty(n, dtype=torch.float32, device=dev)
     sums: dict[int, Tensor] = {}
     count: dict[int, int] = defaultdict(int)
+    samples: dict[int, float] = defaultdict(float)  # the round's summed sample counts (-inf: mean shares)
     ages: dict[int, list[int]] = defaultdict(list)
     pending: list[tuple[int, int]] = []  # (worker, version it needs)
     version, finished, total = 0, set(), defaultdict(int)
     t_round = time.perf_counter()
     while len(finished) < p:
         src = comm.recv(head, None, "ps_control", tag=TAG_HEAD, phase="wait")
-        kind, clock, wver, need = (int(x) for x in head.tolist())
+        kind, clock, wver, need = (int(x) for x in head.tolist()[:4])
+        n_samples = float(head[4])
         if kind == DONE:
             finished.add(src)
             continue
         comm.recv(grad, src, "ps_push", tag=TAG_PUSH)
-        if clock - wver > s or clock < version:
+        if clock < version or (clock > 0 and rule is not None and wver < rule.required_version(clock - 1)):
             raise RuntimeError(f"worker {src} pushed step {clock} computed on version {wver} while the server is "
-                               f"at version {version} with staleness bound {s} (protocol bug)")
+                               f"at version {version} (staleness rule {rule!r}; protocol bug)")
         applied: list[int] = []
         with comm.phase("compute"):
             if clock in sums:
@@ -181,9 +180,13 @@ def serve(ctx, cfg: TrainConfig) -> dict:
             else:
                 sums[clock] = grad.clone()
             count[clock] += 1
+            samples[clock] += n_samples if n_samples >= 0 else float("-inf")
             ages[clock].append(clock - wver)
             while count.get(version, 0) == p:  # round `version` is complete: one Adam step on its sum
+                n_round = samples.pop(version)
                 w.grad = sums.pop(version)
+                if n_round >= 0:  # gradients of loss sums: divide by the round's sample count
+                    w.grad.div_(max(n_round, 1.0))
                 opt.step()
                 del count[version]
                 applied.append(version)
@@ -192,7 +195,7 @@ def serve(ctx, cfg: TrainConfig) -> dict:
         still = []
         for q, want in pending:
             if version >= want:
-                comm.send(torch.tensor([0.0, float(version), 0.0, 0.0], dtype=torch.float64, device=dev), q,
+                comm.send(torch.tensor([0.0, float(version), 0.0, 0.0, 0.0], dtype=torch.float64, device=dev), q,
                           "ps_control", tag=TAG_REPLY_HEAD)
                 comm.send(w.detach(), q, "ps_pull", tag=TAG_PULL)
             else:

@@ -11,6 +11,10 @@ for, chosen by one of two policies from the literature:
   (fanouts, seed split, the partition), so it wins where degree is a poor proxy.
 * ``none``: no cache (the baseline).
 
+A policy of your own is one method: subclass :class:`CachePolicy`, override :meth:`CachePolicy.score` (a score
+per node; the cache keeps the highest-scored candidates), and pass the class as ``cache=`` or register it
+with :func:`register_cache_policy`.
+
 The capacity is a fraction of the *candidate* remote nodes (those this worker could ever need: e.g. the
 remote nodes within L hops of its seeds), ``round(fraction * len(candidates))`` rows. Filling the cache is
 itself a fetch from the owners, counted by the communicator under ``cache_fill_*`` so the one-off cost is
@@ -22,14 +26,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from dgnn_lab.registry import Registry
+
 CACHE_POLICIES = ("none", "degree", "presample")
 
-__all__ = ["CACHE_POLICIES", "FeatureCache", "build_cache", "check_cache_fraction", "check_cache_policy",
-           "presample_counts", "select_cached"]
+__all__ = ["CACHE_POLICIES", "CACHE_REGISTRY", "CachePolicy", "FeatureCache", "build_cache", "check_cache_fraction",
+           "check_cache_policy", "presample_counts", "register_cache_policy", "select_cached"]
 
 
 class FeatureCache:
@@ -78,9 +85,80 @@ class FeatureCache:
                 f"nbytes={self.nbytes})")
 
 
-def check_cache_policy(policy: str) -> str:
-    if policy not in CACHE_POLICIES:
-        raise ValueError(f"cache policy must be one of {CACHE_POLICIES}, got {policy!r}")
+class CachePolicy:
+    """Which remote rows a static cache keeps. **The extension point is** :meth:`score`. Keyword options
+    become attributes; ``needs_presample = True`` asks the trainer to pre-sample one epoch first (GNNLab)."""
+
+    name = "policy"
+    needs_presample = False
+
+    def __init__(self, **options: Any) -> None:
+        self.options = dict(options)
+        for key, value in options.items():
+            setattr(self, key, value)
+
+    def score(self, *, candidate_ids: Tensor, degree: Tensor | None, presample_counts: Tensor | None,
+              num_nodes: int) -> Tensor:
+        """A score per node (indexed by global id, ``num_nodes`` entries): the cache keeps the ``capacity``
+        highest-scored ``candidate_ids`` (ties to the smaller id)."""
+        raise NotImplementedError
+
+
+class NoCache(CachePolicy):
+    """No cache: every remote row is fetched from its owner."""
+
+    name = "none"
+
+
+class DegreePolicy(CachePolicy):
+    """PaGraph: the highest in-degree remote nodes."""
+
+    name = "degree"
+
+    def score(self, *, candidate_ids, degree, presample_counts, num_nodes):
+        if degree is None:
+            raise ValueError("cache policy 'degree' needs degree= (in-degree per global node id)")
+        return torch.as_tensor(degree)
+
+
+class PresamplePolicy(CachePolicy):
+    """GNNLab: the nodes sampled most often in one pre-sampled epoch."""
+
+    name = "presample"
+    needs_presample = True
+
+    def score(self, *, candidate_ids, degree, presample_counts, num_nodes):
+        if presample_counts is None:
+            raise ValueError("cache policy 'presample' needs presample_counts= (from presample_counts(...))")
+        return torch.as_tensor(presample_counts)
+
+
+def _check_policy(obj: Any) -> None:
+    cls = obj if isinstance(obj, type) else type(obj)
+    if not issubclass(cls, CachePolicy):
+        raise ValueError(f"must be a CachePolicy subclass or instance (override score()), got {obj!r}")
+
+
+#: The cache-policy axis: ``register_cache_policy("mine", MyPolicy)``.
+CACHE_REGISTRY = Registry("cache policy", _check_policy, what="cache policy")
+for _cls in (NoCache, DegreePolicy, PresamplePolicy):
+    CACHE_REGISTRY.register(_cls.name, _cls, builtin=True)
+register_cache_policy = CACHE_REGISTRY.register
+
+
+def cache_policy(spec: Any) -> CachePolicy:
+    """The policy object ``spec`` names (a name, ``module:attribute``, ``{"name", **options}``, class or
+    instance)."""
+    return CACHE_REGISTRY.build(spec)
+
+
+def check_cache_policy(policy: Any) -> Any:
+    """``policy`` if it names a cache policy, else ``ValueError`` listing the allowed names."""
+    try:
+        CACHE_REGISTRY.resolve(policy)
+    except ValueError:
+        raise ValueError(f"cache policy must be one of {tuple(CACHE_REGISTRY.names())} (or a CachePolicy subclass "
+                         f"or 'module:attribute'), got {policy!r}") from None
     return policy
 
 
@@ -103,41 +181,36 @@ def select_cached(candidate_ids: Tensor, score: Tensor, capacity: int) -> Tensor
     return cand[order[:capacity]]
 
 
-def build_cache(policy: str, *, comm, x_owned: Tensor, owned_ids: Tensor, assignment: Tensor,
+def build_cache(policy: Any, *, comm, x_owned: Tensor, owned_ids: Tensor, assignment: Tensor,
                 capacity_fraction: float, candidate_ids: Tensor, degree: Tensor | None = None,
-                presample_counts: Tensor | None = None) -> FeatureCache | None:
+                presample_counts: Tensor | None = None, codec: Any = None) -> FeatureCache | None:
     """Choose and fill this worker's cache. COLLECTIVE (every worker calls it, with the same policy).
 
     ``candidate_ids``: remote nodes this worker might need (ids it owns are dropped, duplicates merged);
     capacity ``round(capacity_fraction * len(candidates))``. ``degree`` (policy ``degree``) and
     ``presample_counts`` (policy ``presample``, from :func:`presample_counts`) are per-node scores indexed by
     global id. ``none`` returns ``None``. The rows come from their owners in one fetch (purpose
-    ``cache_fill``), whose statistics land in ``cache.fill_stats``.
+    ``cache_fill``, in ``codec``'s wire format if given), whose statistics land in ``cache.fill_stats``.
     """
     from dgnn_lab.sampling.feature_store import DistFeatureStore
 
-    check_cache_policy(policy)
+    pol = cache_policy(check_cache_policy(policy))
     fraction = check_cache_fraction(capacity_fraction)
-    if policy == "none":
+    if isinstance(pol, NoCache):
         return None
     assignment = torch.as_tensor(assignment).long()
     cand = torch.unique(torch.as_tensor(candidate_ids).long().reshape(-1))
     cand = cand[assignment[cand] != comm.rank]
     capacity = int(round(fraction * cand.numel()))
-    if policy == "degree":
-        if degree is None:
-            raise ValueError("cache policy 'degree' needs degree= (in-degree per global node id)")
-        score = torch.as_tensor(degree)
-    else:
-        if presample_counts is None:
-            raise ValueError("cache policy 'presample' needs presample_counts= (from presample_counts(...))")
-        score = torch.as_tensor(presample_counts)
+    score = torch.as_tensor(pol.score(candidate_ids=cand, degree=degree, presample_counts=presample_counts,
+                                      num_nodes=int(assignment.numel())))
     if score.numel() != assignment.numel():
-        raise ValueError(f"the {policy} score must have one entry per node ({assignment.numel()}), got {score.numel()}")
+        raise ValueError(f"the {pol.name} score must have one entry per node ({assignment.numel()}), "
+                         f"got {score.numel()}")
     chosen = select_cached(cand, score, capacity)
-    store = DistFeatureStore(comm, x_owned, owned_ids, assignment, cache=None, purpose="cache_fill")
+    store = DistFeatureStore(comm, x_owned, owned_ids, assignment, cache=None, purpose="cache_fill", codec=codec)
     rows = store.fetch(chosen)
-    cache = FeatureCache(chosen, rows, policy=policy, capacity=capacity, num_candidates=int(cand.numel()))
+    cache = FeatureCache(chosen, rows, policy=pol.name, capacity=capacity, num_candidates=int(cand.numel()))
     cache.fill_stats = store.take_stats()
     return cache
 

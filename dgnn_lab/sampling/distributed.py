@@ -38,11 +38,12 @@ import torch
 from torch import Tensor
 
 from dgnn_lab.graph import CSR, k_hop_rings, to_csr
+from dgnn_lab.registry import Registry
 from dgnn_lab.sampling.blocks import Block, check_fanouts
 from dgnn_lab.sampling.neighbor import UNSET, add_new_nodes, sample_one_hop
 
-__all__ = ["REMOTE_SAMPLING", "SEED_SPLITS", "DistNeighborSampler", "DistSample", "Topology",
-           "halo_topology_nodes", "split_seeds"]
+__all__ = ["REMOTE_SAMPLING", "SAMPLER_REGISTRY", "SEED_SPLITS", "DistNeighborSampler", "DistSample", "Topology",
+           "halo_topology_nodes", "register_sampler", "split_seeds"]
 
 SEED_SPLITS = ("local", "chunk")
 REMOTE_SAMPLING = ("owner", "halo")
@@ -133,8 +134,14 @@ class DistNeighborSampler:
     one sampler per thread.
     """
 
+    name = "neighbor"
+
     def __init__(self, comm, topology: Topology, assignment: Tensor, fanouts: Sequence[int], *,
-                 mode: str = "owner", replace: bool = False, seed: int = 0, purpose: str = "sample") -> None:
+                 mode: str = "owner", replace: bool = False, seed: int = 0, purpose: str = "sample",
+                 **options) -> None:
+        self.options = dict(options)  # a user sampler's own parameters become attributes
+        for key, value in options.items():
+            setattr(self, key, value)
         if mode not in REMOTE_SAMPLING:
             raise ValueError(f"unknown remote sampling mode {mode!r}; allowed: {', '.join(REMOTE_SAMPLING)}")
         self.comm = comm
@@ -152,6 +159,14 @@ class DistNeighborSampler:
         self._first = torch.full((n,), UNSET, dtype=torch.long)
 
     # ------------------------------------------------------------------------------------------- hops
+    def choose(self, nodes: Tensor, fanout: int) -> tuple[Tensor, Tensor]:
+        """**The extension point**: pick in-neighbours of ``nodes`` (global ids whose in-edges this worker
+        holds) for one hop with ``fanout`` (-1: all). Returns ``(slots, pos)``: positions into
+        ``self.topology.csr.indices`` (the chosen edges) and, per chosen edge, the index into ``nodes`` of its
+        destination. The owner of a node always makes its choice, so one rule serves both remote modes.
+        Default: GraphSAGE's uniform choice of ``min(deg, fanout)`` (``sample_one_hop``)."""
+        return sample_one_hop(self.topology.csr, nodes, fanout, self.replace, self.generator)
+
     def _local_hop(self, nodes: Tensor, fanout: int) -> tuple[Tensor, Tensor]:
         held = self.topology.held[nodes]
         if not bool(held.all()):
@@ -159,7 +174,7 @@ class DistNeighborSampler:
             raise ValueError(f"rank {self.comm.rank}: the {self.mode} topology here holds no in-edges of nodes "
                              f"{bad}: they are outside the replicated halo (a seed or hop outside the region "
                              "it was built for)")
-        slots, pos = sample_one_hop(self.topology.csr, nodes, fanout, self.replace, self.generator)
+        slots, pos = self.choose(nodes, fanout)
         return self.topology.csr.indices[slots], pos
 
     def _exchange_v(self, blocks: list[Tensor], purpose: str) -> list[Tensor]:
@@ -241,3 +256,14 @@ class DistNeighborSampler:
         blocks = [Block(n_id[:nodes_cum[h]], nodes_cum[h - 1], edge_index[:, :edges_cum[h - 1]])
                   for h in range(len(self.fanouts), 0, -1)]
         return DistSample(n_id, blocks, num_nodes, remote_nodes, requests)
+
+
+def _check_sampler(obj: object) -> None:
+    if not (isinstance(obj, type) and issubclass(obj, DistNeighborSampler)):
+        raise ValueError(f"must be a DistNeighborSampler subclass (override choose()), got {obj!r}")
+
+
+#: The batch-generation axis of distributed mini-batch training: ``register_sampler("mine", MySampler)``.
+SAMPLER_REGISTRY = Registry("sampler", _check_sampler, what="sampler")
+SAMPLER_REGISTRY.register(DistNeighborSampler.name, DistNeighborSampler, builtin=True)
+register_sampler = SAMPLER_REGISTRY.register

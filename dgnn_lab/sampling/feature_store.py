@@ -7,7 +7,8 @@ reads features of its input nodes, some owned by other workers; :meth:`DistFeatu
 2. remote rows held by the :class:`~dgnn_lab.sampling.cache.FeatureCache` (if any) are read from it;
 3. every other remote row is requested from its owner: an all-to-all of request *counts*, one of the ids
    (purpose ``f"{purpose}_req"``), and one of the rows (``f"{purpose}_resp"``), all through the instrumented
-   communicator so every byte is counted per peer.
+   communicator so every byte is counted per peer. With a ``codec`` (fp16, int8, ...) the rows travel
+   encoded (``codec.wire_bytes`` each) and are decoded on arrival.
 
 ``fetch`` is collective: the owner has to answer, so every worker calls it once per step, even with nothing
 to ask (an empty id list). Duplicate ids are fetched once. Counts come first because the communicator's
@@ -35,7 +36,7 @@ class DistFeatureStore:
     """
 
     def __init__(self, comm, x_owned: Tensor, owned_ids: Tensor, assignment: Tensor,
-                 cache: FeatureCache | None = None, purpose: str = "fetch") -> None:
+                 cache: FeatureCache | None = None, purpose: str = "fetch", codec=None) -> None:
         assignment = torch.as_tensor(assignment).long().reshape(-1)
         owned_ids = torch.as_tensor(owned_ids).long().reshape(-1)
         if x_owned.dim() != 2 or x_owned.shape[0] != owned_ids.numel():
@@ -55,6 +56,8 @@ class DistFeatureStore:
         self.assignment = assignment
         self.cache = cache
         self.purpose = purpose
+        #: wire format of the answered rows (a :class:`~dgnn_lab.protocols.codecs.Codec`; None: as stored)
+        self.codec = codec
         self.num_nodes = int(assignment.numel())
         self.g2l = torch.full((self.num_nodes,), -1, dtype=torch.long)
         self.g2l[owned_ids] = torch.arange(owned_ids.numel())
@@ -123,12 +126,18 @@ class DistFeatureStore:
                 raise ValueError(f"rank {q} asked rank {me} for nodes it does not own: "
                                  f"{want[loc < 0][:5].tolist()}; assignments differ between workers")
             answers.append(self.x_owned[loc].to(dev))
+        codec = self.codec
+        if codec is not None:
+            answers = [codec.encode(a) for a in answers]
         got = comm.exchange(answers, counts.tolist(), resp)
+        if codec is not None:
+            got = [codec.decode(g, self.dim) for g in got]
         if remote_pos.numel():
             rows[remote_pos] = torch.cat([got[q] for q in range(p) if q != me]).to(rows.device, rows.dtype)
         n_fetched = int(remote_pos.numel())
         st["remote_requests"] += int(sum(1 for q in range(p) if q != me and counts[q] > 0))
         st["remote_rows_fetched"] += n_fetched
-        st["remote_bytes_fetched"] += n_fetched * self.dim * self.x_owned.element_size()
+        st["remote_bytes_fetched"] += (codec.wire_bytes(n_fetched, self.dim) if codec is not None
+                                       else n_fetched * self.dim * self.x_owned.element_size())
         st["rows_served"] += int(sum(asked))
         return rows[inverse]

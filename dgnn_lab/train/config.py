@@ -7,9 +7,11 @@ plain dict (:meth:`TrainConfig.to_dict`), which is also what a run directory's `
 
 from __future__ import annotations
 
+import copy
 import inspect
+import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 MODELS = ("gcn", "sage")
@@ -23,14 +25,70 @@ SYNCS = ("allreduce", "ps")
 
 
 def partition_methods() -> tuple[str, ...]:
-    """The partitioners full-graph training can use: :data:`dgnn_lab.partition.EDGE_CUT_METHODS`.
+    """The partitioners training can use by name: the edge-cut built-ins and registered functions.
 
-    Vertex-cut methods are excluded: this trainer exchanges owned rows of a node partition, not the partial
+    Vertex-cut methods are excluded: these trainers exchange owned rows of a node partition, not the partial
     aggregates of an edge partition.
     """
-    from dgnn_lab.partition import EDGE_CUT_METHODS
+    from dgnn_lab.partition import EDGE_CUT_METHODS, PARTITIONER_REGISTRY
 
-    return tuple(EDGE_CUT_METHODS)
+    return (*EDGE_CUT_METHODS, *PARTITIONER_REGISTRY.names())
+
+
+#: The axes a config names strategies on (besides ``partition``), each with its registry (see
+#: :mod:`dgnn_lab.registry`): a name, ``module:attribute``, ``{"name": ..., **options}`` or the object.
+AXES = ("execution", "halo", "grad_sync", "codec", "sampler", "cache")
+#: What ``mode`` is shorthand for.
+MODE_EXECUTION = {"full-sync": "full-graph", "full-stale": "full-graph", "full-bns": "full-graph",
+                  "local-sgd": "local-sgd", "minibatch": "minibatch"}
+#: The value of an axis a model does not use must stay the default.
+_AXIS_DEFAULTS = {"sampler": "neighbor", "cache": "none", "codec": "none"}
+
+
+def _registry(axis: str):
+    if axis == "execution":
+        from dgnn_lab.execution.loop import EXECUTION_REGISTRY, _builtins
+
+        _builtins()
+        return EXECUTION_REGISTRY
+    if axis == "halo":
+        from dgnn_lab.protocols.halo import HALO_REGISTRY
+
+        return HALO_REGISTRY
+    if axis == "grad_sync":
+        from dgnn_lab.protocols.gradient import GRAD_SYNC_REGISTRY
+
+        return GRAD_SYNC_REGISTRY
+    if axis == "codec":
+        from dgnn_lab.protocols.codecs import CODEC_REGISTRY
+
+        return CODEC_REGISTRY
+    if axis == "sampler":
+        from dgnn_lab.sampling.distributed import SAMPLER_REGISTRY
+
+        return SAMPLER_REGISTRY
+    if axis == "cache":
+        from dgnn_lab.sampling.cache import CACHE_REGISTRY
+
+        return CACHE_REGISTRY
+    if axis == "partition":
+        from dgnn_lab.partition import PARTITIONER_REGISTRY
+
+        return PARTITIONER_REGISTRY
+    raise ValueError(f"unknown axis {axis!r}; allowed: {', '.join(AXES)}, partition")
+
+
+def _label(spec: Any) -> str:
+    """A short text for a spec in messages and object keys."""
+    if isinstance(spec, dict):
+        return str(spec.get("name"))
+    return spec if isinstance(spec, str) else _registry_free_name(spec)
+
+
+def _registry_free_name(obj: Any) -> str:
+    from dgnn_lab.registry import describe, importable_name
+
+    return importable_name(obj) or describe(obj)
 
 
 def _int(name: str, value: Any, low: int) -> int:
@@ -111,8 +169,17 @@ class TrainConfig:
     dataset: str = "cora"
     dataset_args: dict = field(default_factory=dict)
     workers: int = 2
-    partition: str = "metis"
+    # data partition: a method name, a function f(data, num_parts) -> assignment, or a PartitionPlan; the
+    # launching process builds the plan once and saves it in partition_dir (or trains on a saved plan there)
+    partition: Any = "metis"
+    partition_dir: str | None = None
     mode: str = "full-sync"
+    # the axes (a name, "module:attribute", {"name": ..., **options} or the object); None: what mode implies
+    execution: Any = None
+    halo: Any = None
+    grad_sync: Any = None
+    codec: Any = None
+    sampler: Any = "neighbor"
     model: str = "gcn"
     layers: int = 2
     hidden: int = 16
@@ -145,12 +212,11 @@ class TrainConfig:
     local_sgd_correction: bool = False
     sync: str = "allreduce"
     straggler: list | None = None
-    # a registered halo strategy (dgnn_lab.protocols.halo.register_strategy) overriding the mode's built-in
-    # one; a class from a notebook cell travels pickled by value in strategy_payload (filled in on validation)
-    strategy: str | None = None
-    strategy_payload: str | None = None
+    # the old name of ``halo`` (a registered halo strategy overriding the mode's built-in one)
+    strategy: Any = None
 
     def __post_init__(self) -> None:
+        self._objects: dict = {}
         self.validate()
 
     def validate(self) -> TrainConfig:
@@ -171,8 +237,8 @@ class TrainConfig:
                              f"allowed: {', '.join(allowed) or 'none'}")
         self.dataset_args = {k: (str(v) if k == "root" and v is not None else v) for k, v in self.dataset_args.items()}
         self.workers = _int("workers", self.workers, 1)
-        self.partition = _choice("partition", self.partition, partition_methods())
         self.mode = _choice("mode", self.mode, MODES)
+        self._validate_partition()
         self.model = _choice("model", self.model, MODELS)
         self.layers = _int("layers", self.layers, 1)
         self.hidden = _int("hidden", self.hidden, 1)
@@ -202,13 +268,10 @@ class TrainConfig:
         fan = [_int("fanouts entry", f, -1) for f in self.fanouts]
         if any(f == 0 for f in fan):
             raise ValueError(f"fanouts entries must be >= 1 or -1 (every neighbour), got {fan}")
-        if self.mode == "minibatch" and len(fan) != self.layers:
-            raise ValueError(f"fanouts needs one entry per layer: {len(fan)} fanouts {fan} for layers={self.layers}")
         self.fanouts = fan
         self.batch_size = _int("batch_size", self.batch_size, 1)
         self.seed_split = _choice("seed_split", self.seed_split, SEED_SPLITS)
         self.remote_sampling = _choice("remote_sampling", self.remote_sampling, REMOTE_SAMPLING)
-        self.cache = _choice("cache", self.cache, CACHES)
         self.cache_size = _float("cache_size", self.cache_size, 0.0, 1.0)
         for name in ("pipeline", "equal_steps", "local_sgd_correction"):
             if not isinstance(getattr(self, name), bool):
@@ -226,23 +289,173 @@ class TrainConfig:
         self.sync = _choice("sync", self.sync, SYNCS)
         if self.straggler is not None:
             self.straggler = parse_straggler(self.straggler, self.workers)
-        if self.strategy is not None or self.strategy_payload is not None:
-            from dgnn_lab.protocols.halo import check_strategy
+        self._validate_axes()
 
-            self.strategy, self.strategy_payload = check_strategy(self.strategy, self.strategy_payload, self.mode)
+    def _validate_partition(self) -> None:
+        from dgnn_lab.partition import PartitionPlan, read_book
+
+        if self.partition_dir is not None:
+            self.partition_dir = str(self.partition_dir)
+            try:
+                book = read_book(self.partition_dir)
+            except (OSError, ValueError) as e:
+                raise ValueError(f"partition_dir {self.partition_dir!r}: {e}") from None
+            if book["kind"] != "edge-cut":
+                raise ValueError(f"partition_dir {self.partition_dir!r} holds a {book['kind']} plan; training "
+                                 f"needs an edge-cut (node) partition")
+            if book["num_parts"] != self.workers:
+                raise ValueError(f"partition_dir {self.partition_dir!r} holds a plan of {book['num_parts']} parts "
+                                 f"but workers={self.workers}")
+            if not isinstance(self.partition, str):
+                raise ValueError("partition and partition_dir both give a plan: pass one of them")
+            self.partition = book["method"] if self.partition == "metis" else self.partition
+            return
+        if isinstance(self.partition, PartitionPlan):
+            plan = self.partition
+            if plan.kind != "edge-cut":
+                raise ValueError(f"partition is a {plan.kind} plan ({plan.method}); training needs an edge-cut "
+                                 f"(node) partition")
+            if plan.num_parts != self.workers:
+                raise ValueError(f"partition is a plan of {plan.num_parts} parts but workers={self.workers}")
+            return
+        if callable(self.partition) and not isinstance(self.partition, type):
+            return
+        if isinstance(self.partition, str) and ":" in self.partition:
+            _registry("partition").resolve(self.partition)
+            return
+        if isinstance(self.partition, str) and self.partition in partition_methods():
+            return
+        self.partition = _choice("partition", self.partition, partition_methods())
+
+    def _set_axis(self, axis: str, value: Any) -> None:
+        """Check ``value`` against the axis's registry (in the launching process: before any worker)."""
+        if isinstance(value, str) and ":" not in value and axis != "execution":
+            value = value.lower() if value.lower() in _registry(axis) else value
+        _registry(axis).resolve(value)
+        setattr(self, axis, value)
+
+    def _validate_axes(self) -> None:
+        """Map the shorthand fields (``mode``, ``sync``, ``quantize``, ``strategy``) onto the axes, check
+        every axis, and refuse a combination that cannot train, naming both settings."""
+        from dgnn_lab.execution.loop import model_class
+        from dgnn_lab.protocols.gradient import sync_class
+        from dgnn_lab.protocols.halo import default_strategy_name
+
+        for axis in AXES:  # a by-value object handed back to a worker takes the place of its name
+            spec = getattr(self, axis)
+            key = f"{axis}:{_label(spec)}" if spec is not None else None
+            if key in self._objects:
+                obj = self._objects[key]
+                setattr(self, axis, {**spec, "name": obj} if isinstance(spec, dict) else obj)
+        implied = MODE_EXECUTION[self.mode]
+        if self.execution is None:
+            self.execution = implied
+        self._set_axis("execution", self.execution)
+        ex = model_class(self.execution)
+        ex_name = _label(self.execution)
+        if self.mode != "full-sync" and ex_name != implied:
+            raise ValueError(f"mode={self.mode!r} means execution {implied!r}, but execution={ex_name!r}; "
+                             f"pass one of them")
+        if ex_name in ("minibatch", "local-sgd"):
+            self.mode = ex_name
+        # halo protocol (strategy is its old name)
+        if self.strategy is not None:
+            if self.halo is not None and _label(self.halo) != _label(self.strategy):
+                raise ValueError(f"strategy={_label(self.strategy)!r} and halo={_label(self.halo)!r} name two "
+                                 f"halo protocols; strategy is the old name of halo: pass one")
+            self.halo = self.strategy
+        if "halo" in ex.uses:
+            if self.halo is None:
+                self.halo = default_strategy_name(self.mode, self.skip_threshold) if self.mode in (
+                    "full-sync", "full-stale", "full-bns") else "sync"
+            self._set_axis("halo", self.halo)
+            builtin_mode = {"pipegcn": "full-stale", "sancus": "full-stale", "bns": "full-bns"}
+            if self.mode == "full-sync" and isinstance(self.halo, str) and self.halo in builtin_mode:
+                self.mode = builtin_mode[self.halo]  # reports name the protocol's family
+        elif self.halo is not None:
+            raise ValueError(f"halo={_label(self.halo)!r} is a halo-exchange protocol: it needs execution "
+                             f"'full-graph' (a full-graph mode), got execution={ex_name!r}")
+        self.strategy = None  # the old name is consumed: halo carries the protocol from here on
+        # gradient synchronisation (sync is its shorthand)
+        if self.grad_sync is None:  # the model's first kind: averaging for local SGD, else the all-reduce
+            self.grad_sync = "ps" if self.sync == "ps" else \
+                "averaging" if ex.grad_sync_kinds[0] == "weights" else "allreduce"
+        elif self.sync == "ps" and not sync_class(self.grad_sync).extra_ranks:
+            raise ValueError(f"sync='ps' and grad_sync={_label(self.grad_sync)!r} name two gradient "
+                             f"synchronisations: pass one")
+        self._set_axis("grad_sync", self.grad_sync)
+        gs = sync_class(self.grad_sync)
+        if gs.kind not in ex.grad_sync_kinds:
+            fits = "gradient synchronisation every step (allreduce, ps)" if "gradients" in ex.grad_sync_kinds \
+                else "periodic weight averaging (averaging)"
+            raise ValueError(f"grad_sync={_label(self.grad_sync)!r} ({gs.kind}) does not fit execution "
+                             f"{ex_name!r}, which needs {fits}")
+        if gs.extra_ranks:
+            self.sync = "ps"
+        # codec (quantize is its shorthand)
+        if self.codec is None:
+            self.codec = self.quantize
+        elif self.quantize != "none" and _label(self.codec) != self.quantize:
+            raise ValueError(f"quantize={self.quantize!r} and codec={_label(self.codec)!r} name two codecs: "
+                             f"pass one")
+        self._set_axis("codec", self.codec)
+        if isinstance(self.codec, str) and self.codec in QUANTIZE:
+            self.quantize = self.codec
+        self._set_axis("sampler", self.sampler)
+        self._set_axis("cache", self.cache)
+        for axis in ("sampler", "cache", "codec"):
+            if axis not in ex.uses and _label(getattr(self, axis)) != _AXIS_DEFAULTS[axis]:
+                raise ValueError(f"{axis}={_label(getattr(self, axis))!r} has no effect in execution {ex_name!r} "
+                                 f"(it applies to: {', '.join(_users(axis))}); remove it or change execution")
+        ex.check(self)
 
     @property
     def world_size(self) -> int:
-        """Processes a run starts: the workers, plus one parameter-server process when ``sync == "ps"``."""
-        return self.workers + (1 if self.sync == "ps" else 0)
+        """Processes a run starts: the workers, plus one per extra rank of the gradient synchronisation (a
+        parameter server)."""
+        from dgnn_lab.protocols.gradient import sync_class
+
+        return self.workers + sync_class(self.grad_sync).extra_ranks
+
+    def axes(self) -> dict[str, Any]:
+        """What every axis is set to, as a file would name it (registered names, ``module:attribute``, or a
+        description of a by-value object)."""
+        out = {axis: _registry(axis).file_name(getattr(self, axis)) for axis in AXES if getattr(self, axis) is not None}
+        return {"partition": self.to_dict()["partition"], **out}
+
+    def by_value(self) -> dict[str, Any]:
+        """The strategy objects that must travel to spawned workers by value (defined in ``__main__`` or
+        registered from there), keyed ``"axis:name"``: for the launch channel only, never for a file."""
+        out = {}
+        for axis in AXES:
+            spec = getattr(self, axis)
+            reg = _registry(axis)
+            if spec is not None and reg.needs_value(spec):
+                obj = spec if not isinstance(spec, (str, dict)) else reg.resolve(spec)[0]
+                out[f"{axis}:{_label(reg.file_name(spec))}"] = obj
+        return out
 
     def to_dict(self) -> dict:
-        """A JSON-able dict (what workers receive and ``config.json`` stores)."""
-        return asdict(self)
+        """A JSON-able dict (what workers receive and ``config.json`` stores): strategies appear by name,
+        ``module:attribute`` or a description, never as code."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        for axis in AXES:
+            if d[axis] is not None:
+                d[axis] = _registry(axis).file_name(d[axis])
+        if not isinstance(self.partition, str):
+            from dgnn_lab.partition import PartitionPlan
+
+            reg = _registry("partition")
+            named = next((n for n in reg.names() if reg.get(n) is self.partition), None)
+            # a label (the plan's own method name): workers read the saved plan, never call the function
+            d["partition"] = self.partition.method if isinstance(self.partition, PartitionPlan) else \
+                named or getattr(self.partition, "__name__", "custom")
+        return json.loads(json.dumps({k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}))
 
     @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        """Build from a dict, rejecting unknown keys by name (a misspelt key must not be silently ignored)."""
+    def from_dict(cls, d: dict, objects: dict | None = None) -> TrainConfig:
+        """Build from a dict, rejecting unknown keys by name (a misspelt key must not be silently ignored).
+        ``objects`` (from :meth:`by_value`, over the launch channel) stand in for the names they carry."""
         if isinstance(d, TrainConfig):
             return d
         if not isinstance(d, dict):
@@ -251,4 +464,17 @@ class TrainConfig:
         unknown = [k for k in d if k not in names]
         if unknown:
             raise ValueError(f"unknown config key {', '.join(map(repr, unknown))}; allowed: {', '.join(names)}")
-        return cls(**d)
+        cfg = cls.__new__(cls)
+        for f in fields(cls):
+            default = f.default_factory() if f.default_factory is not MISSING else f.default
+            setattr(cfg, f.name, copy.deepcopy(d[f.name]) if f.name in d else default)
+        cfg._objects = dict(objects or {})
+        cfg.validate()
+        return cfg
+
+
+def _users(axis: str) -> list[str]:
+    from dgnn_lab.execution.loop import EXECUTION_REGISTRY, _builtins
+
+    _builtins()
+    return [n for n in EXECUTION_REGISTRY.names() if axis in EXECUTION_REGISTRY.get(n).uses]

@@ -10,13 +10,15 @@ and purpose, :func:`dgnn_lab.viz.training.comparison_figure` draws the same runs
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import plotly.colors as pc
 import plotly.graph_objects as go
 
-from dgnn_lab.viz.training import _check_records, format_bytes, threads_of, world_size_of
+from dgnn_lab import records as rec
+from dgnn_lab.records import check_records, format_bytes, threads_of, world_size_of
 
 __all__ = ["BYTES", "METRICS", "accuracy_vs_bytes_figure", "accuracy_vs_time_figure", "frontier_figure",
            "frontier_points", "pareto_front", "run_curves", "staleness_figure"]
@@ -27,15 +29,14 @@ _METRIC_LABELS = {"test_acc": "test accuracy", "val_acc": "validation accuracy",
 _PALETTE = pc.qualitative.Plotly
 #: Which bytes a figure counts: ``total`` (everything the workers sent), ``training`` (all but evaluation and
 #: the loss/stop metrics: what training itself needs) or ``halo`` (halo rows and their gradients only).
-BYTES = ("total", "training", "halo")
-_NOT_TRAINING = ("eval", "metrics")
+BYTES = rec.BYTES_KINDS
 _BYTES_LABELS = {"total": "all", "training": "training (no evaluation)", "halo": "halo"}
 
 
 def _check_runs(runs: Mapping[str, Iterable[Record]]) -> dict[str, list[Record]]:
     if not isinstance(runs, Mapping) or not runs:
         raise ValueError(f"runs must be a non-empty mapping name -> records, got {runs!r:.80}")
-    return {str(name): _check_records(recs) for name, recs in runs.items()}
+    return {str(name): check_records(recs) for name, recs in runs.items()}
 
 
 def _check_metric(metric: str) -> str:
@@ -44,51 +45,19 @@ def _check_metric(metric: str) -> str:
     return metric
 
 
-def _check_bytes(which: str) -> str:
-    if which not in BYTES:
-        raise ValueError(f"bytes must be one of {', '.join(BYTES)}, got {which!r}")
-    return which
-
-
-def _counts(purpose: str, which: str) -> bool:
-    """Whether bytes sent for ``purpose`` count as ``which`` (see :data:`BYTES`)."""
-    if which == "halo":
-        return purpose.startswith("halo_")
-    if which == "training":
-        return not purpose.startswith(_NOT_TRAINING)
-    return True
+_check_bytes = rec.check_bytes_kind
 
 
 def run_curves(records: Iterable[Record], *, bytes: str = "training") -> dict[str, list]:
-    """Per epoch of one run: ``epoch``, ``loss``, the accuracies, ``bytes`` (sent that epoch by all workers;
-    which purposes count: see :data:`BYTES`), ``epoch_s`` (the slowest worker's time, which is
-    what a synchronous epoch costs), and their running totals ``cum_bytes`` and ``cum_s``.
-
-    Loss and accuracies come from the lowest rank that reported the epoch (they are reduced over workers).
-    """
-    which = _check_bytes(bytes)
-    by_epoch: dict[int, list[Record]] = {}
-    for r in _check_records(records):
-        if r["type"] == "epoch":
-            by_epoch.setdefault(int(r["epoch"]), []).append(r)
-    out: dict[str, list] = {k: [] for k in ("epoch", "loss", *METRICS, "bytes", "epoch_s", "cum_bytes", "cum_s")}
-    cum_b, cum_s = 0, 0.0
-    for e in sorted(by_epoch):
-        recs = sorted(by_epoch[e], key=lambda r: int(r.get("rank") or 0))
-        first = next((r for r in recs if r.get("loss") is not None), recs[0])
-        b = sum(int(n) for r in recs for per in (r.get("bytes_sent") or {}).values() for purpose, n in per.items()
-                if _counts(purpose, which))
-        s = max((float(r["epoch_s"]) for r in recs if r.get("epoch_s") is not None), default=0.0)
-        cum_b += b
-        cum_s += s
-        out["epoch"].append(e)
-        out["loss"].append(first.get("loss"))
-        for m in METRICS:
-            out[m].append(first.get(m))
-        out["bytes"].append(b)
-        out["epoch_s"].append(s)
-        out["cum_bytes"].append(cum_b)
-        out["cum_s"].append(cum_s)
+    """Per epoch of one run: ``epoch``, ``loss``, the accuracies (:func:`dgnn_lab.records.epoch_curves`),
+    ``bytes`` (sent that epoch by all workers; which purposes count: see :data:`BYTES`), ``epoch_s`` (the
+    slowest worker's time, which is what a synchronous epoch costs; 0 if untimed), and their running totals
+    ``cum_bytes`` and ``cum_s``."""
+    records = check_records(records)
+    out: dict[str, list] = {**rec.epoch_curves(records), "bytes": rec.bytes_by_epoch(records, _check_bytes(bytes)),
+                            "epoch_s": [s if s is not None else 0.0 for s in rec.epoch_seconds(records)]}
+    out["cum_bytes"] = list(itertools.accumulate(out["bytes"]))
+    out["cum_s"] = list(itertools.accumulate(out["epoch_s"]))
     return out
 
 
@@ -99,7 +68,7 @@ def _title(main: str, sub: str = "") -> dict:
 def _over_note(runs: dict[str, list[Record]], cores: int | None) -> str:
     if cores is None:
         return ""
-    over = [n for n, recs in runs.items() if world_size_of(recs) * (threads_of(recs) or 1) > cores]
+    over = [n for n, recs in runs.items() if rec.oversubscribed(world_size_of(recs), cores, threads_of(recs) or 1)]
     if not over:
         return f"{cores} cores"
     return (f"{cores} cores; oversubscribed (more busy threads than cores): {', '.join(over)}: their time "
@@ -160,18 +129,14 @@ def frontier_points(runs: Mapping[str, Iterable[Record]], *, metric: str = "test
     metric, which = _check_metric(metric), _check_bytes(bytes)
     out = []
     for name, recs in runs.items():
-        c = run_curves(recs, bytes=which)
-        n = len(c["epoch"])
-        val = [(v, i) for i, v in enumerate(c["val_acc"]) if v is not None]
         acc = None
-        if val and metric != "val_acc":
-            best = max(val, key=lambda t: (t[0], -t[1]))[1]  # first epoch reaching the best validation accuracy
-            acc = c[metric][best]
+        best = rec.best_val(recs)
+        if best is not None and metric != "val_acc":
+            acc = best[metric]
         if acc is None:
-            acc = next((v for v in reversed(c[metric]) if v is not None), None)
-        secs = c["epoch_s"][1:] if n > 2 else c["epoch_s"]
-        out.append({"name": name, "bytes_per_epoch": (c["cum_bytes"][-1] / n) if n else 0.0,
-                    "s_per_epoch": sorted(secs)[len(secs) // 2] if secs else None, "accuracy": acc, "epochs": n})
+            acc = rec.last_value(recs, metric)
+        out.append({"name": name, "bytes_per_epoch": rec.bytes_per_epoch(recs, which),
+                    "s_per_epoch": rec.s_per_epoch(recs), "accuracy": acc, "epochs": len(rec.epoch_numbers(recs))})
     return out
 
 
@@ -231,19 +196,7 @@ def staleness_figure(runs: Mapping[str, Iterable[Record]], *, field: str = "stal
     fig = go.Figure()
     missing = []
     for i, (name, recs) in enumerate(runs.items()):
-        counts: dict[float, int] = {}
-        for r in recs:
-            if r["type"] != "epoch" or r.get(field) is None:
-                continue
-            v = r[field]
-            if isinstance(v, Mapping):
-                for k, n in v.items():
-                    counts[float(k)] = counts.get(float(k), 0) + int(n)
-            elif isinstance(v, (list, tuple)):
-                for k in v:
-                    counts[float(k)] = counts.get(float(k), 0) + 1
-            elif isinstance(v, (int, float)) and not isinstance(v, bool):
-                counts[float(v)] = counts.get(float(v), 0) + 1
+        counts = rec.field_counts(recs, field)
         if not counts:
             missing.append(name)
             continue

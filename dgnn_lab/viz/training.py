@@ -1,4 +1,4 @@
-"""Training figures as pure functions of telemetry records (see the runtime contract for the record format).
+"""Training figures as pure functions of telemetry records (their schema: :mod:`dgnn_lab.records`).
 
 Every function takes the plain list of record dicts a run produced (live or from its JSONL log) and returns a
 ``plotly.graph_objects.Figure``; nothing here starts processes or imports ``dist``/``train``. Each figure
@@ -6,8 +6,9 @@ keeps the same traces in the same order however many records it is given, so a l
 figure's state into an existing widget frame after frame.
 
 Every number drawn is measured by the workers (times from their monotonic clocks, bytes counted at the
-communicator). Figures take ``cores`` so that they can say when there are more workers than cores: then
-"wait" measures CPU contention as much as the algorithm, and the figures say so.
+communicator) and derived by :mod:`dgnn_lab.records`, the one place a statistic of a run is defined. Figures
+take ``cores`` so that they can say when there are more workers than cores: then "wait" measures CPU
+contention as much as the algorithm, and the figures say so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,22 @@ import numpy as np
 import plotly.colors as pc
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from dgnn_lab import records as rec
+
+# the statistics drawn here are those of dgnn_lab.records, under the names this module has always offered
+from dgnn_lab.records import (
+    PHASES,
+    bytes_by_purpose,
+    bytes_matrix,
+    check_records,
+    cores_of,
+    epoch_curves,
+    format_bytes,
+    phase_totals,
+    threads_of,
+    world_size_of,
+)
 
 __all__ = [
     "FIGURE_SPECS",
@@ -42,64 +59,11 @@ __all__ = [
 
 Record = Mapping[str, Any]
 
-PHASES = ("compute", "comm", "wait")
 PHASE_LABELS = {"compute": "compute", "comm": "communication", "wait": "waiting", "untimed": "untimed"}
 PHASE_COLORS = {"compute": "#4C78A8", "comm": "#F58518", "wait": "#E45756", "untimed": "#BAB0AC"}
-_ACC_KEYS = ("train_acc", "val_acc", "test_acc")
 # spelled out (not "Blues") so a spec and the validated figure built from it hold the same value
 _BLUES = [[i / (len(pc.sequential.Blues) - 1), c] for i, c in enumerate(pc.sequential.Blues)]
 _ACC_COLORS = {"train_acc": "#54A24B", "val_acc": "#B279A2", "test_acc": "#9D755D"}
-
-
-# ------------------------------------------------------------------------------------------- records
-
-def _check_records(records: Iterable[Record]) -> list[Record]:
-    out = list(records)
-    for i, r in enumerate(out):
-        if not isinstance(r, Mapping) or "type" not in r:
-            raise ValueError(f"record {i} is not a telemetry record (a dict with a 'type' key): {r!r:.80}")
-    return out
-
-
-def _epochs(records: list[Record]) -> list[Record]:
-    return sorted((r for r in records if r["type"] == "epoch"), key=lambda r: (r["epoch"], r["rank"]))
-
-
-def world_size_of(records: Iterable[Record], world_size: int | None = None) -> int:
-    """Number of workers: ``world_size`` if given, else from ``run``/``start`` records, else the highest rank
-    seen (as a sender, or as a peer in ``bytes_sent``/``bytes_recv``: the first record of a live run can name
-    peers whose own records have not arrived yet) + 1."""
-    if world_size is not None:
-        if int(world_size) < 1:
-            raise ValueError(f"world_size must be >= 1, got {world_size}")
-        return int(world_size)
-    best = 0
-    for r in _check_records(records):
-        if "world_size" in r and r["world_size"]:
-            best = max(best, int(r["world_size"]))
-        if r.get("rank") is not None:
-            best = max(best, int(r["rank"]) + 1)
-        for key in ("bytes_sent", "bytes_recv"):
-            if isinstance(r.get(key), dict) and r[key]:
-                best = max(best, max(int(q) for q in r[key]) + 1)
-    return max(best, 1)
-
-
-def cores_of(records: Iterable[Record]) -> int | None:
-    """CPU cores the launcher saw, from its ``run`` record (None while the run has not reported it)."""
-    for r in _check_records(records):
-        if r["type"] == "run" and r.get("cores"):
-            return int(r["cores"])
-    return None
-
-
-def threads_of(records: Iterable[Record]) -> int | None:
-    """Torch threads per worker, from the launcher's ``run`` record or the workers' ``start`` records."""
-    found = None
-    for r in _check_records(records):
-        if r["type"] in ("run", "start") and r.get("num_threads"):
-            found = max(found or 0, int(r["num_threads"]))
-    return found
 
 
 def workers_note(world_size: int, cores: int | None, explain: bool = True, threads: int | None = None) -> str:
@@ -114,20 +78,10 @@ def workers_note(world_size: int, cores: int | None, explain: bool = True, threa
     if cores is None:
         return w
     line = f"{w} on {cores} core{'s' if cores != 1 else ''}"
-    if world_size * max(threads or 1, 1) > cores:
+    if rec.oversubscribed(world_size, cores, max(threads or 1, 1)):
         line += (": oversubscribed, so waiting also measures CPU contention, not only the algorithm" if explain
                  else " (oversubscribed: waiting includes CPU contention)")
     return line
-
-
-def format_bytes(n: float) -> str:
-    """``1234567 -> '1.23 MB'`` (decimal units, as network speeds are quoted)."""
-    n = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
-        n /= 1000
-    return f"{n:.3g} TB"  # pragma: no cover
 
 
 def _title(main: str, world_size: int, cores: int | None, extra: str = "", threads: int | None = None) -> dict:
@@ -140,106 +94,17 @@ def _worker_labels(world_size: int) -> list[str]:
     return [f"worker {p}" for p in range(world_size)]
 
 
-# ------------------------------------------------------------------------------------------- tables
-
-def epoch_curves(records: Iterable[Record]) -> dict[str, list]:
-    """Per-epoch global loss and accuracies: ``{"epoch": [...], "loss": [...], "train_acc": [...], ...}``.
-
-    Loss and accuracies are reduced across workers, so any rank's record of an epoch carries them; the lowest
-    rank that has reported the epoch is used. Missing values are ``None`` (plotly leaves a gap). A parameter
-    server's records (``role: "server"``: no loss, no accuracy) are skipped.
-    """
-    seen: dict[int, Record] = {}
-    for r in _epochs(_check_records(records)):
-        if r.get("role") != "server":
-            seen.setdefault(int(r["epoch"]), r)
-    epochs = sorted(seen)
-    out: dict[str, list] = {"epoch": epochs}
-    for key in ("loss", *_ACC_KEYS):
-        out[key] = [seen[e].get(key) for e in epochs]
-    return out
-
-
-def phase_totals(records: Iterable[Record], world_size: int | None = None) -> dict[str, np.ndarray]:
-    """Seconds per worker summed over epoch records: ``compute``, ``comm``, ``wait``, ``epoch``, ``untimed``.
-
-    ``untimed`` is ``epoch - (compute + comm + wait)`` (clipped at 0): time inside the epoch that no phase
-    covered, shown rather than hidden so the bars add up to the measured epoch time.
-    """
-    records = _check_records(records)
-    size = world_size_of(records, world_size)
-    out = {k: np.zeros(size) for k in (*PHASES, "epoch", "untimed")}
-    counts = np.zeros(size, dtype=np.int64)
-    for r in _epochs(records):
-        p = int(r["rank"])
-        if p >= size:
-            raise ValueError(f"epoch record from rank {p}, but world_size is {size}")
-        for k in PHASES:
-            out[k][p] += float(r.get(f"{k}_s") or 0.0)
-        out["epoch"][p] += float(r.get("epoch_s") or 0.0)
-        counts[p] += 1
-    out["untimed"] = np.clip(out["epoch"] - out["compute"] - out["comm"] - out["wait"], 0.0, None)
-    out["epochs"] = counts
-    return out
-
-
-def bytes_matrix(
-    records: Iterable[Record], world_size: int | None = None, purpose_prefix: str | None = None
-) -> np.ndarray:
-    """``P x P`` int64 matrix of bytes sent over all epoch records: sender row, receiver column.
-
-    Counted from each sender's ``bytes_sent`` (wire sizes, as the communicator measured them); only purposes
-    starting with ``purpose_prefix`` when given (e.g. ``"halo"`` or ``"halo_fwd"``).
-    """
-    records = _check_records(records)
-    size = world_size_of(records, world_size)
-    m = np.zeros((size, size), dtype=np.int64)
-    for r in _epochs(records):
-        p = int(r["rank"])
-        for peer, by_purpose in (r.get("bytes_sent") or {}).items():
-            q = int(peer)
-            if not (0 <= p < size and 0 <= q < size):
-                raise ValueError(f"bytes from worker {p} to {q} outside a world of {size} workers")
-            for purpose, n in by_purpose.items():
-                if purpose_prefix is None or purpose.startswith(purpose_prefix):
-                    m[p, q] += int(n)
-    return m
-
-
-def _purpose_group(purpose: str) -> str:
-    if purpose.startswith("halo_fwd"):
-        return "halo forward"
-    if purpose.startswith("halo_bwd"):
-        return "halo backward"
-    if purpose.startswith("halo"):
-        return "halo"
-    return {"grad_allreduce": "gradient all-reduce", "eval": "evaluation", "metrics": "metrics"}.get(
-        purpose, purpose
-    )
-
-
-def bytes_by_purpose(records: Iterable[Record]) -> dict[str, int]:
-    """Total bytes sent by all workers, grouped as halo forward / halo backward / gradient all-reduce / ..."""
-    out: dict[str, int] = {}
-    for r in _epochs(_check_records(records)):
-        for by_purpose in (r.get("bytes_sent") or {}).values():
-            for purpose, n in by_purpose.items():
-                g = _purpose_group(purpose)
-                out[g] = out.get(g, 0) + int(n)
-    return out
-
-
 # ------------------------------------------------------------------------------------------- figures
 
 def _curves_spec(records: Iterable[Record], *, world_size: int | None = None, cores: int | None = None,
                   total_epochs: int | None = None) -> dict:
     """The plain-dict spec of :func:`curves_figure`."""
-    records = _check_records(records)
+    records = check_records(records)
     size = world_size_of(records, world_size)
     c = epoch_curves(records)
     data = [{"type": "scatter", "x": c["epoch"], "y": c["loss"], "name": "training loss",
              "mode": "lines+markers", "marker": {"size": 4}, "line": {"color": "#4C78A8", "width": 2}}]
-    for key in _ACC_KEYS:
+    for key in rec.ACCURACIES:
         data.append({"type": "scatter", "x": c["epoch"], "y": c[key], "name": key.replace("_acc", " accuracy"),
                      "yaxis": "y2", "mode": "lines+markers", "marker": {"size": 5},
                      "connectgaps": True,  # accuracies exist only on evaluated epochs (eval_every)
@@ -252,11 +117,10 @@ def _curves_spec(records: Iterable[Record], *, world_size: int | None = None, co
         parts = [f"{done} of {total_epochs} epochs" if total_epochs else f"{done} epochs"]
         if c["loss"][last] is not None:
             parts.append(f"loss {c['loss'][last]:.4f}")
-        vals = [(v, i) for i, v in enumerate(c["val_acc"]) if v is not None]
-        if vals:
-            best, i = max(vals, key=lambda t: (t[0], -t[1]))
-            test = c["test_acc"][i]
-            parts.append(f"best val {best:.3f} @ epoch {c['epoch'][i]}"
+        best = rec.best_val(records)
+        if best is not None:
+            test = best["test_acc"]
+            parts.append(f"best val {best['val_acc']:.3f} @ epoch {best['epoch']}"
                          + (f" → test {test:.3f}" if test is not None else ""))
         extra = " · ".join(parts)
     layout = dict(
@@ -275,7 +139,7 @@ def _curves_spec(records: Iterable[Record], *, world_size: int | None = None, co
 def _phase_bars_spec(records: Iterable[Record], *, world_size: int | None = None,
                       cores: int | None = None) -> dict:
     """The plain-dict spec of :func:`phase_bars_figure`."""
-    records = _check_records(records)
+    records = check_records(records)
     size = world_size_of(records, world_size)
     t = phase_totals(records, size)
     labels = _worker_labels(size)
@@ -290,8 +154,9 @@ def _phase_bars_spec(records: Iterable[Record], *, world_size: int | None = None
         ))
     n = int(t["epochs"].max()) if size else 0
     extra = f"{n} epoch{'s' if n != 1 else ''}"
-    if n and t["compute"].mean() > 0:
-        extra += f" · imbalance (max/mean compute) {t['compute'].max() / t['compute'].mean():.2f}"
+    imbalance = rec.imbalance(records, size) if n else None
+    if imbalance is not None:
+        extra += f" · imbalance (max/mean compute) {imbalance:.2f}"
     layout = dict(
         title=_title("Where each worker's time went", size, cores, extra, threads_of(records)),
         barmode="stack",
@@ -306,10 +171,10 @@ def _phase_bars_spec(records: Iterable[Record], *, world_size: int | None = None
 def _bytes_heatmap_spec(records: Iterable[Record], *, world_size: int | None = None,
                          cores: int | None = None, purpose_prefix: str | None = None) -> dict:
     """The plain-dict spec of :func:`bytes_heatmap_figure`."""
-    records = _check_records(records)
+    records = check_records(records)
     size = world_size_of(records, world_size)
     m = bytes_matrix(records, size, purpose_prefix)
-    n_epochs = len({int(r["epoch"]) for r in _epochs(records)})
+    n_epochs = len(rec.epoch_numbers(records))
     text = [[format_bytes(v) for v in row] for row in m.tolist()]
     labels = _worker_labels(size)
     data = [dict(
@@ -333,14 +198,10 @@ def _timeline_spec(records: Iterable[Record], *, world_size: int | None = None, 
     """The plain-dict spec of :func:`timeline_figure`."""
     if int(last_epochs) < 1:
         raise ValueError(f"last_epochs must be >= 1, got {last_epochs}")
-    records = _check_records(records)
+    records = check_records(records)
     size = world_size_of(records, world_size)
-    eps = _epochs(records)
-    shown = sorted({int(r["epoch"]) for r in eps})[-int(last_epochs):]
-    by_epoch: dict[int, list[Record]] = {e: [] for e in shown}
-    for r in eps:
-        if int(r["epoch"]) in by_epoch:
-            by_epoch[int(r["epoch"])].append(r)
+    by_epoch = rec.records_by_epoch(records)
+    shown = list(by_epoch)[-int(last_epochs):]
     bars: dict[str, tuple[list, list, list]] = {k: ([], [], []) for k in PHASES}
     labels = _worker_labels(size)
     shapes, annotations = [], []
@@ -430,23 +291,6 @@ FIGURE_SPECS = {"curves": _curves_spec, "phases": _phase_bars_spec, "bytes": _by
                 "timeline": _timeline_spec}
 
 
-def _per_epoch_means(records: list[Record]) -> tuple[dict[str, float], dict[str, float], int, int]:
-    eps = _epochs(records)
-    epochs = sorted({int(r["epoch"]) for r in eps})
-    skip = {epochs[0]} if len(epochs) > 2 else set()  # epoch 0 pays one-off costs (allocations, warm-up)
-    kept = [r for r in eps if int(r["epoch"]) not in skip]
-    n = max(len({int(r["epoch"]) for r in kept}), 1)
-    size = world_size_of(records)
-    times = {k: sum(float(r.get(f"{k}_s") or 0.0) for r in kept) / n / size for k in PHASES}
-    byte_groups: dict[str, float] = {}
-    for r in kept:
-        for by_purpose in (r.get("bytes_sent") or {}).values():
-            for purpose, b in by_purpose.items():
-                g = _purpose_group(purpose)
-                byte_groups[g] = byte_groups.get(g, 0.0) + int(b) / n
-    return times, byte_groups, len(skip), n
-
-
 def comparison_figure(runs: Mapping[str, Iterable[Record]], *, cores: int | None = None,
                       title: str = "Runs compared") -> go.Figure:
     """Side by side for several runs (e.g. METIS vs random, or 1..4 workers): time and bytes per epoch.
@@ -457,28 +301,28 @@ def comparison_figure(runs: Mapping[str, Iterable[Record]], *, cores: int | None
     """
     if not runs:
         raise ValueError("comparison_figure needs at least one run, got none")
-    runs = {name: _check_records(recs) for name, recs in runs.items()}  # generators are read once
+    runs = {name: check_records(recs) for name, recs in runs.items()}  # generators are read once
     names = list(runs)
-    stats = {name: _per_epoch_means(recs) for name, recs in runs.items()}
+    stats = {name: rec.per_epoch_means(recs) for name, recs in runs.items()}
     sizes = {name: world_size_of(runs[name]) for name in names}
-    skipped = any(s[2] for s in stats.values())
+    skipped = any(s["skipped_epochs"] for s in stats.values())
     note = " (epoch 0 left out)" if skipped else ""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
                         subplot_titles=("seconds per epoch, mean over workers", "bytes sent per epoch"))
     for k in PHASES:
-        fig.add_trace(go.Bar(x=names, y=[stats[n][0][k] for n in names], name=PHASE_LABELS[k],
+        fig.add_trace(go.Bar(x=names, y=[stats[n][k] for n in names], name=PHASE_LABELS[k],
                              marker={"color": PHASE_COLORS[k]}, legendgroup="time",
                              hovertemplate="%{x}: %{y:.4f} s " + PHASE_LABELS[k] + "<extra></extra>"),
                       row=1, col=1)
-    groups = sorted({g for s in stats.values() for g in s[1]})
+    groups = sorted({g for s in stats.values() for g in s["bytes"]})
     palette = ["#72B7B2", "#EECA3B", "#FF9DA6", "#9D755D", "#54A24B", "#B279A2", "#79706E"]
     for i, g in enumerate(groups):
-        fig.add_trace(go.Bar(x=names, y=[stats[n][1].get(g, 0.0) for n in names], name=g,
+        fig.add_trace(go.Bar(x=names, y=[stats[n]["bytes"].get(g, 0.0) for n in names], name=g,
                              marker={"color": palette[i % len(palette)]}, legendgroup="bytes",
                              hovertemplate="%{x}: %{y:,.0f} bytes " + g + "<extra></extra>"),
                       row=1, col=2)
     threads = {name: threads_of(runs[name]) or 1 for name in names}
-    over = [n for n in names if cores is not None and sizes[n] * threads[n] > cores]
+    over = [n for n in names if rec.oversubscribed(sizes[n], cores, threads[n])]
     sub = f"{cores} cores" if cores is not None else ""
     if over:
         sub += f"; oversubscribed (more busy threads than cores): {', '.join(over)}; waiting includes contention"
