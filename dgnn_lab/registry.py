@@ -73,12 +73,25 @@ def describe(obj: Any) -> str:
 class Registry:
     """Named entries of one axis. ``check(obj)`` raises ``ValueError`` for an object that does not fit."""
 
-    def __init__(self, axis: str, check: Callable[[Any], None] | None = None, what: str = "") -> None:
+    def __init__(self, axis: str, check: Callable[[Any], None] | None = None, what: str = "", *,
+                 base: type | None = None, classes_only: bool = False, hint: str = "",
+                 builtins: tuple = ()) -> None:
         self.axis = axis
         self.what = what or axis
-        self._check = check
+        self._check = check if check is not None else (self._subclass_check if base is not None else None)
+        self._base, self._classes_only, self._hint = base, classes_only, hint
         self._items: dict[str, Any] = {}
         self._builtin: set[str] = set()
+        for cls in builtins:  # each built-in under its own ``name``
+            self.register(cls.name, cls, builtin=True)
+
+    def _subclass_check(self, obj: Any) -> None:
+        """The default check with ``base``: a subclass (or, unless ``classes_only``, an instance of one)."""
+        cls = obj if isinstance(obj, type) else (None if self._classes_only else type(obj))
+        if cls is None or not issubclass(cls, self._base):
+            kind = "subclass" if self._classes_only else "subclass or instance"
+            raise ValueError(f"must be a {self._base.__name__} {kind}{f' ({self._hint})' if self._hint else ''}, "
+                             f"got {obj!r}")
 
     def register(self, name: str, obj: Any = None, *, builtin: bool = False) -> Any:
         """Make ``obj`` available as ``name`` (re-registering replaces it, so a notebook cell can be re-run);

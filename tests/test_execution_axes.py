@@ -168,7 +168,7 @@ def test_a_run_directory_and_a_spec_never_carry_code(tmp_path):
 def test_minibatch_with_the_parameter_server_and_with_int8_fetches_at_wire_size(tmp_path):
     base = {**SMALL, "mode": "minibatch", "model": "sage", "fanouts": [3, 2], "batch_size": 40,
             "seed_split": "chunk", "hidden": 8}
-    ps = train(**base, sync="ps", staleness=1, run_dir=tmp_path / "ps")
+    ps = train(**base, sync="ps", staleness=1, pipeline=True, run_dir=tmp_path / "ps")  # + a prefetch thread
     assert ps.status == "done" and ps.world_size == 3
     steps = [r for r in ps.records if r.get("type") == "step"]
     n = (8 * 8 + 8 + 8 * 8) + (2 * 8 + 2 + 2 * 8)  # SAGE 8 -> 8 -> 2: lin_l (w, b) and lin_r (w) per layer
@@ -178,7 +178,8 @@ def test_minibatch_with_the_parameter_server_and_with_int8_fetches_at_wire_size(
         assert n_steps == 5 * [r for r in ps.records if r.get("type") == "start" and r["rank"] == rank][0][
             "steps_per_epoch"]
         assert push[rank, 2] == n_steps * n * 4
-    assert ps.summary()["grad_staleness"]["max"] <= 1
+    g = ps.summary()["grad_staleness"]
+    assert g["max"] <= 1 and g["count"] == len(steps)  # one age per step, each measured
 
     q = train(**base, codec="int8", run_dir=tmp_path / "int8")
     assert q.status == "done"

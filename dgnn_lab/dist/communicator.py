@@ -138,7 +138,8 @@ class Communicator:
         """A second communicator over a new process group spanning this one's ranks, for a thread that makes
         collective calls beside the main thread (two threads must never share a gloo group: their calls
         could be matched in different orders on different ranks). COLLECTIVE: every rank calls it, in the
-        same order relative to other group creations. Its bytes are merged into :meth:`take_epoch_stats`,
+        same order relative to other group creations (ranks outside a :meth:`use_group` subgroup, such as a
+        parameter server, do not call it). Its bytes are merged into :meth:`take_epoch_stats`,
         which also reports its comm/wait seconds under ``forks``."""
         other = Communicator(self.rank, self.world_size, self.device, self.backend, timeout_s=self.timeout_s,
                              sync=self.sync)
@@ -147,6 +148,8 @@ class Communicator:
             import datetime
 
             kw = {"timeout": datetime.timedelta(seconds=self.timeout_s)} if self.timeout_s else {}
+            if self.world_size < self.world_ranks:  # a subgroup (workers beside a parameter server):
+                kw["use_local_synchronization"] = True  # ranks outside it need not take part
             other.group = dist.new_group(list(range(self.world_size)), **kw)
         self._forks.append(other)
         return other

@@ -184,13 +184,8 @@ class ExecutionModel:
         """After the last epoch: finish transfers still in flight."""
 
 
-def _check_model(obj: Any) -> None:
-    if not (isinstance(obj, type) and issubclass(obj, ExecutionModel)):
-        raise ValueError(f"must be an ExecutionModel subclass, got {obj!r}")
-
-
 #: The execution-model axis: ``register_execution("mine", MyModel)``.
-EXECUTION_REGISTRY = Registry("execution model", _check_model, what="execution model")
+EXECUTION_REGISTRY = Registry("execution model", what="execution model", base=ExecutionModel, classes_only=True)
 register_execution = EXECUTION_REGISTRY.register
 
 

@@ -45,11 +45,11 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from dgnn_lab.dist.communicator import CommunicationError
 from dgnn_lab.execution.loop import ExecutionModel, Worker, register_execution
-from dgnn_lab.execution.models import LAYERS, layer_dims
+from dgnn_lab.execution.models import DistGNN
 from dgnn_lab.execution.pipeline import Prefetcher, overlap_seconds
 from dgnn_lab.graph import to_csr
 from dgnn_lab.sampling.blocks import Block, block_aggregate
@@ -86,17 +86,10 @@ def gcn_block_weights(block: Block, degree: Tensor) -> Tensor:
     return (degree[dst] / s[col]) * torch.rsqrt(d_hat[src] * d_hat[dst])
 
 
-class BlockGNN(nn.Module):
+class BlockGNN(DistGNN):
     """GCN or GraphSAGE (mean) over sampled blocks: ``dropout -> layer -> relu`` per layer (no relu after the
-    last), with the parameters of :class:`~dgnn_lab.execution.models.DistGNN`'s layers, so
+    last). The parameters are :class:`~dgnn_lab.execution.models.DistGNN`'s (only the forward differs), so
     :func:`~dgnn_lab.execution.reference.copy_weights` starts it from PyG's initial weights."""
-
-    def __init__(self, model: str, in_dim: int, hidden: int, out_dim: int, layers: int = 2, dropout: float = 0.5):
-        super().__init__()
-        if model not in LAYERS:
-            raise ValueError(f"unknown model {model!r}; allowed: {', '.join(LAYERS)}")
-        self.model, self.dropout = model, float(dropout)
-        self.layers = nn.ModuleList(LAYERS[model](i, o) for i, o in layer_dims(in_dim, hidden, out_dim, layers))
 
     def forward(self, x: Tensor, blocks: list[Block], degree: Tensor | None = None) -> Tensor:
         """``x``: rows of ``blocks[0].src_nodes``; GCN needs ``degree`` (in-degree, no self-loops) and blocks
@@ -374,6 +367,7 @@ class Minibatch(ExecutionModel):
         sums = dict.fromkeys(STEP_SUMS, 0.0)
         loss_sum = count = 0.0
         sync_fields: dict = {}
+        ages: dict[int, int] = {}  # gradient staleness of every step (parameter server)
         pre = Prefetcher(produce, mb.num_steps, enabled=mb.cfg.pipeline)
         try:
             step_t = time.perf_counter()
@@ -382,6 +376,8 @@ class Minibatch(ExecutionModel):
                 wait0 = comm.elapsed("wait")
                 t1 = time.perf_counter()
                 ls, n, sync_fields = mb.train_step(batch, self.straggler)
+                if "grad_staleness" in sync_fields:
+                    ages[sync_fields["grad_staleness"]] = ages.get(sync_fields["grad_staleness"], 0) + 1
                 train_s = time.perf_counter() - t1
                 wait_s = comm.elapsed("wait") - wait0
                 loss_sum += ls
@@ -404,8 +400,8 @@ class Minibatch(ExecutionModel):
         stage_s = sums["sample_s"] + sums["fetch_s"] + sums["train_s"]
         sync_fields.pop("loss_sum", None)
         sync_fields.pop("count", None)
-        if "grad_staleness" in sync_fields:  # the epoch's last step; its histogram below covers every step
-            sync_fields["grad_staleness_hist"] = {sync_fields["grad_staleness"]: mb.num_steps}
+        if ages:  # the last step's age and version, and the histogram of every step's
+            sync_fields["grad_staleness_hist"] = dict(sorted(ages.items()))
         return {**sync_fields, "steps": mb.num_steps,
                 **{k: (int(v) if k not in ("sample_s", "fetch_s", "train_s", "queue_s") else v)
                    for k, v in sums.items()},

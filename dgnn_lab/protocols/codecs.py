@@ -124,16 +124,9 @@ class Int8Codec(Codec):
         return width + 2
 
 
-def _check_codec(obj: object) -> None:
-    cls = obj if isinstance(obj, type) else type(obj)
-    if not issubclass(cls, Codec):
-        raise ValueError(f"must be a Codec subclass or instance (encode, decode, wire_width, row_bytes), got {obj!r}")
-
-
 #: The codec axis: ``register_codec("mine", MyCodec)`` makes ``codec="mine"`` train with it.
-CODEC_REGISTRY = Registry("codec", _check_codec, what="codec")
-for _cls in (Codec, Fp16Codec, Int8Codec):
-    CODEC_REGISTRY.register(_cls.name, _cls, builtin=True)
+CODEC_REGISTRY = Registry("codec", base=Codec, hint="encode, decode, wire_width, row_bytes",
+                          builtins=(Codec, Fp16Codec, Int8Codec))
 register_codec = CODEC_REGISTRY.register
 
 

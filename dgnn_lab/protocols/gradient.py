@@ -201,16 +201,9 @@ class ModelAveraging(GradientSync):
         return (total / comm.world_size).reshape(-1)[:n]
 
 
-def _check_sync(obj: Any) -> None:
-    cls = obj if isinstance(obj, type) else type(obj)
-    if not issubclass(cls, GradientSync):
-        raise ValueError(f"must be a GradientSync subclass or instance, got {obj!r}")
-
-
 #: The gradient-synchronisation axis: ``register_grad_sync("mine", MyRule)``.
-GRAD_SYNC_REGISTRY = Registry("gradient synchronisation", _check_sync, what="grad_sync")
-for _cls in (GradientSync, ParameterServer, ModelAveraging):
-    GRAD_SYNC_REGISTRY.register(_cls.name, _cls, builtin=True)
+GRAD_SYNC_REGISTRY = Registry("gradient synchronisation", what="grad_sync", base=GradientSync,
+                              builtins=(GradientSync, ParameterServer, ModelAveraging))
 register_grad_sync = GRAD_SYNC_REGISTRY.register
 
 

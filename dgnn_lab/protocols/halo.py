@@ -432,17 +432,10 @@ class SampledHalo(HaloStrategy):
 
 # -------------------------------------------------------------------------------------- registry
 
-def _check_halo(obj: Any) -> None:
-    cls = obj if isinstance(obj, type) else type(obj)
-    if not issubclass(cls, HaloStrategy):
-        raise ValueError(f"must be a HaloStrategy subclass or instance, got {obj!r}")
-
-
 #: The halo-protocol axis: ``register_strategy("mine", MyRule)`` (alias ``register_halo``) makes
 #: ``halo="mine"`` (or the old ``strategy="mine"``) train with it.
-HALO_REGISTRY = Registry("halo protocol", _check_halo, what="halo protocol")
-for _cls in (HaloStrategy, PipelinedHalo, BoundedStaleHalo, SampledHalo):
-    HALO_REGISTRY.register(_cls.name, _cls, builtin=True)
+HALO_REGISTRY = Registry("halo protocol", what="halo protocol", base=HaloStrategy,
+                         builtins=(HaloStrategy, PipelinedHalo, BoundedStaleHalo, SampledHalo))
 
 
 def register_strategy(name: str, cls: type[HaloStrategy]) -> type[HaloStrategy]:

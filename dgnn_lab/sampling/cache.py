@@ -133,16 +133,9 @@ class PresamplePolicy(CachePolicy):
         return torch.as_tensor(presample_counts)
 
 
-def _check_policy(obj: Any) -> None:
-    cls = obj if isinstance(obj, type) else type(obj)
-    if not issubclass(cls, CachePolicy):
-        raise ValueError(f"must be a CachePolicy subclass or instance (override score()), got {obj!r}")
-
-
 #: The cache-policy axis: ``register_cache_policy("mine", MyPolicy)``.
-CACHE_REGISTRY = Registry("cache policy", _check_policy, what="cache policy")
-for _cls in (NoCache, DegreePolicy, PresamplePolicy):
-    CACHE_REGISTRY.register(_cls.name, _cls, builtin=True)
+CACHE_REGISTRY = Registry("cache policy", base=CachePolicy, hint="override score()",
+                          builtins=(NoCache, DegreePolicy, PresamplePolicy))
 register_cache_policy = CACHE_REGISTRY.register
 
 

@@ -258,12 +258,7 @@ class DistNeighborSampler:
         return DistSample(n_id, blocks, num_nodes, remote_nodes, requests)
 
 
-def _check_sampler(obj: object) -> None:
-    if not (isinstance(obj, type) and issubclass(obj, DistNeighborSampler)):
-        raise ValueError(f"must be a DistNeighborSampler subclass (override choose()), got {obj!r}")
-
-
 #: The batch-generation axis of distributed mini-batch training: ``register_sampler("mine", MySampler)``.
-SAMPLER_REGISTRY = Registry("sampler", _check_sampler, what="sampler")
-SAMPLER_REGISTRY.register(DistNeighborSampler.name, DistNeighborSampler, builtin=True)
+SAMPLER_REGISTRY = Registry("sampler", base=DistNeighborSampler, classes_only=True, hint="override choose()",
+                            builtins=(DistNeighborSampler,))
 register_sampler = SAMPLER_REGISTRY.register

@@ -45,37 +45,27 @@ MODE_EXECUTION = {"full-sync": "full-graph", "full-stale": "full-graph", "full-b
 _AXIS_DEFAULTS = {"sampler": "neighbor", "cache": "none", "codec": "none"}
 
 
+#: Where each axis keeps its registry (imported on first use: the config module stays light).
+REGISTRIES = {"execution": "dgnn_lab.execution.loop:EXECUTION_REGISTRY",
+              "halo": "dgnn_lab.protocols.halo:HALO_REGISTRY",
+              "grad_sync": "dgnn_lab.protocols.gradient:GRAD_SYNC_REGISTRY",
+              "codec": "dgnn_lab.protocols.codecs:CODEC_REGISTRY",
+              "sampler": "dgnn_lab.sampling.distributed:SAMPLER_REGISTRY",
+              "cache": "dgnn_lab.sampling.cache:CACHE_REGISTRY",
+              "partition": "dgnn_lab.partition.api:PARTITIONER_REGISTRY"}
+
+
 def _registry(axis: str):
+    import importlib
+
+    if axis not in REGISTRIES:
+        raise ValueError(f"unknown axis {axis!r}; allowed: {', '.join(REGISTRIES)}")
     if axis == "execution":
-        from dgnn_lab.execution.loop import EXECUTION_REGISTRY, _builtins
+        from dgnn_lab.execution.loop import _builtins
 
         _builtins()
-        return EXECUTION_REGISTRY
-    if axis == "halo":
-        from dgnn_lab.protocols.halo import HALO_REGISTRY
-
-        return HALO_REGISTRY
-    if axis == "grad_sync":
-        from dgnn_lab.protocols.gradient import GRAD_SYNC_REGISTRY
-
-        return GRAD_SYNC_REGISTRY
-    if axis == "codec":
-        from dgnn_lab.protocols.codecs import CODEC_REGISTRY
-
-        return CODEC_REGISTRY
-    if axis == "sampler":
-        from dgnn_lab.sampling.distributed import SAMPLER_REGISTRY
-
-        return SAMPLER_REGISTRY
-    if axis == "cache":
-        from dgnn_lab.sampling.cache import CACHE_REGISTRY
-
-        return CACHE_REGISTRY
-    if axis == "partition":
-        from dgnn_lab.partition import PARTITIONER_REGISTRY
-
-        return PARTITIONER_REGISTRY
-    raise ValueError(f"unknown axis {axis!r}; allowed: {', '.join(AXES)}, partition")
+    module, attr = REGISTRIES[axis].split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def _label(spec: Any) -> str:
@@ -144,6 +134,19 @@ def parse_straggler(value: Any, workers: int) -> list:
     return [rank, factor]
 
 
+def parse_fanouts(text: str) -> list[int]:
+    """``"10,5"`` -> ``[10, 5]``: the command line's form of ``fanouts`` (one per layer, -1 = every neighbour)."""
+    try:
+        return [int(f) for f in str(text).split(",") if f.strip()]
+    except ValueError:
+        raise ValueError(f"fanouts must be comma-separated integers such as 10,5 (-1 = all), got {text!r}") from None
+
+
+def _axis_names(axis: str) -> tuple[str, ...]:
+    """What an axis accepts by name, for help texts: its registry's names, or ``module:attribute``."""
+    return (*_registry(axis).names(), "module:attribute")
+
+
 @dataclass
 class TrainConfig:
     """One full-graph training run (defaults: the GCN paper's Cora setting on 2 workers).
@@ -166,54 +169,115 @@ class TrainConfig:
     ``[rank, factor]`` slows one worker's compute by ``factor``.
     """
 
-    dataset: str = "cora"
-    dataset_args: dict = field(default_factory=dict)
-    workers: int = 2
+    # Each field's ``metadata`` is its command-line form: ``dgnn-lab train`` builds one option per field from
+    # it (dgnn_lab/cli/train.py). "help" (the default is appended to it), "flag" (when not --<name-with-dashes>),
+    # "metavar", "group" (a section of --help), "allowed" (names listed in the help; a callable is called when
+    # the help is built), "none" (what a None default means), "parse" (text -> value), "cli": False (no
+    # option), "shared": True (the option is the shared dataset one, dgnn_lab.cli.common.add_dataset_args).
+    dataset: str = field(default="cora", metadata={
+        "help": "dataset name (see `dgnn-lab datasets`)", "shared": True})
+    dataset_args: dict = field(default_factory=dict, metadata={
+        "help": "generator parameters, KEY=VALUE", "flag": "--dataset-arg", "shared": True})
+    workers: int = field(default=2, metadata={"help": "worker processes", "metavar": "P"})
     # data partition: a method name, a function f(data, num_parts) -> assignment, or a PartitionPlan; the
     # launching process builds the plan once and saves it in partition_dir (or trains on a saved plan there)
-    partition: Any = "metis"
-    partition_dir: str | None = None
-    mode: str = "full-sync"
+    partition: Any = field(default="metis", metadata={
+        "help": "edge-cut partitioner", "metavar": "METHOD",
+        "allowed": lambda: (*partition_methods(), "module:attribute")})
+    partition_dir: str | None = field(default=None, metadata={
+        "help": "train on the plan saved in DIR by `dgnn-lab partition --save DIR` (its number of parts must "
+                "equal --workers)", "metavar": "DIR", "none": "partition here with --partition"})
+    mode: str = field(default="full-sync", metadata={
+        "help": "execution model and protocol, shorthand for --execution/--halo", "metavar": "MODE",
+        "allowed": MODES})
     # the axes (a name, "module:attribute", {"name": ..., **options} or the object); None: what mode implies
-    execution: Any = None
-    halo: Any = None
-    grad_sync: Any = None
-    codec: Any = None
-    sampler: Any = "neighbor"
-    model: str = "gcn"
-    layers: int = 2
-    hidden: int = 16
-    dropout: float = 0.5
-    lr: float = 0.01
-    weight_decay: float = 5e-4
-    epochs: int = 200
-    seed: int = 0
-    eval_every: int = 1
-    backend: str = "auto"
-    threads_per_worker: int | None = None
-    timeout_s: float = 60.0
-    run_dir: str | None = None
+    execution: Any = field(default=None, metadata={
+        "help": "execution model", "metavar": "NAME", "group": "axes",
+        "allowed": lambda: _axis_names("execution"), "none": "what --mode implies"})
+    halo: Any = field(default=None, metadata={
+        "help": "halo-exchange protocol (full-graph execution)", "metavar": "NAME", "group": "axes",
+        "allowed": lambda: _axis_names("halo"),
+        "none": "what --mode implies: sync; pipegcn for full-stale, sancus with --skip-threshold; bns for full-bns"})
+    grad_sync: Any = field(default=None, metadata={
+        "help": "gradient synchronisation", "metavar": "NAME", "group": "axes",
+        "allowed": lambda: _axis_names("grad_sync"),
+        "none": "allreduce; averaging for local-sgd; ps with --sync ps"})
+    codec: Any = field(default=None, metadata={
+        "help": "codec of exchanged rows", "metavar": "NAME", "group": "axes",
+        "allowed": lambda: _axis_names("codec"), "none": "--quantize"})
+    sampler: Any = field(default="neighbor", metadata={
+        "help": "mini-batch neighbourhood sampler", "metavar": "NAME", "group": "axes",
+        "allowed": lambda: _axis_names("sampler")})
+    model: str = field(default="gcn", metadata={"help": "GNN architecture", "metavar": "MODEL", "allowed": MODELS})
+    layers: int = field(default=2, metadata={"help": "GNN layers", "metavar": "L"})
+    hidden: int = field(default=16, metadata={"help": "hidden width", "metavar": "H"})
+    dropout: float = field(default=0.5, metadata={"help": "dropout probability, in [0, 1)", "metavar": "D"})
+    lr: float = field(default=0.01, metadata={"help": "Adam learning rate", "metavar": "LR"})
+    weight_decay: float = field(default=5e-4, metadata={"help": "Adam weight decay", "metavar": "WD"})
+    epochs: int = field(default=200, metadata={"help": "training epochs", "metavar": "E"})
+    seed: int = field(default=0, metadata={"help": "seed for weights, dropout and the partition", "metavar": "S"})
+    eval_every: int = field(default=1, metadata={
+        "help": "evaluate train/val/test accuracy every N epochs, 0 = never", "metavar": "N"})
+    backend: str = field(default="auto", metadata={
+        "help": "auto = nccl with a GPU per worker, else gloo", "metavar": "B", "allowed": BACKENDS})
+    threads_per_worker: int | None = field(default=None, metadata={
+        "help": "torch threads per worker", "flag": "--threads", "metavar": "T", "none": "max(1, cores // workers)"})
+    timeout_s: float = field(default=60.0, metadata={
+        "help": "rendezvous and collective timeout in seconds", "flag": "--timeout", "metavar": "SEC"})
+    run_dir: str | None = field(default=None, metadata={
+        "help": "where config.json and records.jsonl go", "metavar": "DIR",
+        "none": "a fresh runs/<date>-<time>-<id>/"})
     # mini-batch (mode "minibatch"): one fanout per layer, -1 = every neighbour
-    fanouts: list[int] = field(default_factory=lambda: [10, 5])
-    batch_size: int = 512
-    seed_split: str = "local"
-    remote_sampling: str = "owner"
-    cache: str = "none"
-    cache_size: float = 0.1
-    pipeline: bool = False
-    equal_steps: bool = True
+    fanouts: list[int] = field(default_factory=lambda: [10, 5], metadata={
+        "help": "neighbours sampled per layer, comma-separated, -1 = all", "metavar": "F1,F2",
+        "group": "mini-batch", "parse": lambda text: parse_fanouts(text)})
+    batch_size: int = field(default=512, metadata={
+        "help": "seeds per worker per step", "metavar": "B", "group": "mini-batch"})
+    seed_split: str = field(default="local", metadata={
+        "help": "local: each worker trains the seeds it owns (DistDGL node_split); chunk: contiguous chunks of "
+                "the training index", "metavar": "S", "group": "mini-batch"})
+    remote_sampling: str = field(default="owner", metadata={
+        "help": "owner: remote neighbourhoods sampled by their owner (request/response); halo: from a "
+                "replicated L-hop halo topology", "metavar": "R", "group": "mini-batch"})
+    cache: str = field(default="none", metadata={
+        "help": "remote feature cache policy (an axis)", "metavar": "C", "group": "mini-batch",
+        "allowed": lambda: _axis_names("cache")})
+    cache_size: float = field(default=0.1, metadata={
+        "help": "cache capacity as a fraction of remote nodes", "metavar": "F", "group": "mini-batch"})
+    pipeline: bool = field(default=False, metadata={
+        "help": "overlap sampling and feature fetching of the next batch with training", "group": "mini-batch"})
+    equal_steps: bool = field(default=True, metadata={
+        "help": "every worker runs the same number of steps per epoch; --no-equal-steps shows the classic hang "
+                "of uneven step counts, ended by --timeout", "group": "mini-batch"})
     # communication protocol (full-stale, full-bns, local-sgd; quantize, sync and straggler apply to every mode)
-    staleness: int = 1
-    skip_threshold: float = 0.0
-    smoothing: float = 0.0
-    bns_p: float = 1.0
-    quantize: str = "none"
-    local_sgd_period: int = 10
-    local_sgd_correction: bool = False
-    sync: str = "allreduce"
-    straggler: list | None = None
+    staleness: int = field(default=1, metadata={
+        "help": "full-stale: maximum age of boundary rows in epochs; --sync ps: staleness bound of gradients "
+                "(0 = synchronous)", "metavar": "S", "group": "communication protocol"})
+    skip_threshold: float = field(default=0.0, metadata={
+        "help": "full-stale: skip re-sending a boundary block whose relative change is below X while its age is "
+                "at most --staleness (Sancus-like; 0 = always send)", "metavar": "X",
+        "group": "communication protocol"})
+    smoothing: float = field(default=0.0, metadata={
+        "help": "full-stale: moving-average weight of old boundary rows, in [0, 1)", "metavar": "G",
+        "group": "communication protocol"})
+    bns_p: float = field(default=1.0, metadata={
+        "help": "full-bns: fraction of boundary rows sent per epoch, in (0, 1]", "metavar": "P",
+        "group": "communication protocol"})
+    quantize: str = field(default="none", metadata={
+        "help": "compression of exchanged rows, shorthand for --codec", "metavar": "Q",
+        "group": "communication protocol", "allowed": QUANTIZE})
+    local_sgd_period: int = field(default=10, metadata={
+        "help": "local-sgd: average the models every K epochs", "metavar": "K", "group": "communication protocol"})
+    local_sgd_correction: bool = field(default=False, metadata={
+        "help": "local-sgd: one global full-graph step after each averaging", "group": "communication protocol"})
+    sync: str = field(default="allreduce", metadata={
+        "help": "gradient synchronisation, shorthand for --grad-sync: allreduce, or ps (an asynchronous "
+                "parameter server, one extra process)", "metavar": "S", "group": "communication protocol"})
+    straggler: list | None = field(default=None, metadata={
+        "help": "slow worker RANK's compute by FACTOR (e.g. 1:2.0)", "metavar": "RANK:FACTOR",
+        "group": "communication protocol", "none": "no straggler", "parse": str})
     # the old name of ``halo`` (a registered halo strategy overriding the mode's built-in one)
-    strategy: Any = None
+    strategy: Any = field(default=None, metadata={"help": "the old name of halo", "cli": False})
 
     def __post_init__(self) -> None:
         self._objects: dict = {}
