@@ -12,6 +12,7 @@ import ast
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -203,3 +204,41 @@ def test_local_sgd_averages_encoded_weights_with_a_codec(tmp_path):
     for e in (1, 3, 4):  # every worker averaged the same decoded copies: one model
         a, b = (r["weights_checksum"] for r in eps if r["epoch"] == e)
         assert a == b
+
+
+@pytest.mark.slow
+def test_train_on_a_ready_plan_or_a_saved_plan_directory(tmp_path):
+    from dgnn_lab import datasets
+    from dgnn_lab.partition import load_assignment, partition, save_plan
+
+    data = datasets.load(SMALL["dataset"], **SMALL["dataset_args"])
+    plan = partition(data, 2, "range")
+    a = train(**{**SMALL, "epochs": 2, "partition": plan}, run_dir=tmp_path / "a")
+    assert a.status == "done" and a.config["partition"] == "range"
+    assert torch.equal(load_assignment(tmp_path / "a" / "plan"), plan.assignment)
+    save_plan(plan, tmp_path / "saved")
+    b = train(**{**SMALL, "epochs": 2, "partition": "metis"}, partition_dir=str(tmp_path / "saved"),
+              run_dir=tmp_path / "b")
+    assert b.config["partition"] == "range"
+    assert b.status == "done" and not (tmp_path / "b" / "plan").exists()  # trained on the saved plan itself
+    np.testing.assert_array_equal(a.bytes_matrix("halo_"), b.bytes_matrix("halo_"))
+    assert a.summary()["train_loss"] == b.summary()["train_loss"]  # the same plan: the same training
+
+
+def test_a_plan_that_does_not_fit_is_refused_before_any_process_starts(tmp_path):
+    from dgnn_lab import datasets
+    from dgnn_lab.partition import partition, save_plan
+
+    data = datasets.load(SMALL["dataset"], **SMALL["dataset_args"])
+    with pytest.raises(ValueError, match="plan of 3 parts but workers=2"):
+        TrainConfig(**SMALL | {"partition": partition(data, 3, "range")})
+    with pytest.raises(ValueError, match="vertex-cut"):
+        TrainConfig(**SMALL | {"partition": partition(data, 2, "hdrf")})
+    save_plan(partition(datasets.load("karate"), 2, "range"), tmp_path / "karate")
+    with pytest.raises(ValueError, match="partition='random' and partition_dir .* name two partitions"):
+        TrainConfig(**SMALL, partition_dir=str(tmp_path / "karate"))
+    with pytest.raises(ValueError, match="34 nodes but dataset 'csbm' has 400"):
+        train(**SMALL | {"partition": "range"}, partition_dir=str(tmp_path / "karate"), run_dir=tmp_path / "r")
+    assert not any((tmp_path / "r").glob("records*.jsonl"))
+    with pytest.raises(ValueError, match="partition_dir.*plan.json"):
+        TrainConfig(**SMALL, partition_dir=str(tmp_path / "nothing"))

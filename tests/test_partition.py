@@ -333,6 +333,34 @@ def test_save_over_a_plan_with_more_parts(tmp_path, karate):
     assert load_plan(tmp_path).method == "metis"
 
 
+def test_a_worker_reads_what_it_receives_from_its_own_part_file(tmp_path, karate):
+    """``load_part(...).recv[q]``: the rows q sends here, in arrival order; also for part files saved before
+    they listed it (read from the senders' boundary sets)."""
+    plan = partition(karate, 3, "metis")
+    save_plan(plan, tmp_path)
+    src, dst = karate.edge_index
+    a = plan.assignment
+    for p in range(3):
+        recv = load_part(tmp_path, p).recv
+        for q in range(3):
+            if q == p:
+                assert q not in recv
+                continue
+            # brute force: q's nodes with an edge into p
+            want = sorted({int(u) for u, v in zip(src.tolist(), dst.tolist(), strict=True) if a[u] == q and a[v] == p})
+            assert sorted(recv.get(q, torch.empty(0, dtype=torch.long)).tolist()) == want
+            if q in recv:
+                assert torch.equal(recv[q], plan.boundary(q, p))  # the sender's order
+    for p in range(3):  # an older plan directory: no "recv" in the part files
+        d = torch.load(tmp_path / f"part{p}.pt", weights_only=True)
+        del d["recv"]
+        torch.save(d, tmp_path / f"part{p}.pt")
+    for p in range(3):
+        recv = load_part(tmp_path, p).recv
+        assert sorted(recv) == [q for q in range(3) if q != p and plan.boundary(q, p).numel()]
+        assert all(torch.equal(recv[q], plan.boundary(q, p)) for q in recv)
+
+
 def test_load_errors(tmp_path, karate):
     with pytest.raises(FileNotFoundError, match="plan.json"):
         load_plan(tmp_path)

@@ -78,7 +78,16 @@ def load_part(path: str | os.PathLike, part: int) -> PartPlan:
     pp = PartPlan(part=d["part"], owned=d["owned"], halo_rings=list(d["halo_rings"]),
                   local_edge_index=d["local_edge_index"], local_edge_ids=d["local_edge_ids"],
                   boundary={int(q): b for q, b in d["boundary"].items()})
-    pp.recv = {int(q): b for q, b in d.get("recv", {}).items()}
+    if "recv" in d:
+        pp.recv = {int(q): b for q, b in d["recv"].items()}
+    else:  # saved before part files listed what they receive: read it from the senders' boundary sets
+        pp.recv = {}
+        for q in range(book["num_parts"]):
+            if q != part:
+                sent = torch.load(path / book["parts"][q]["file"], weights_only=True)["boundary"]
+                got = {int(k): v for k, v in sent.items()}.get(part)
+                if got is not None and got.numel():
+                    pp.recv[q] = got
     return pp
 
 

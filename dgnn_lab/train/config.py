@@ -372,7 +372,10 @@ class TrainConfig:
                                  f"but workers={self.workers}")
             if not isinstance(self.partition, str):
                 raise ValueError("partition and partition_dir both give a plan: pass one of them")
-            self.partition = book["method"] if self.partition == "metis" else self.partition
+            if self.partition not in ("metis", book["method"]):  # metis: the default, i.e. not given
+                raise ValueError(f"partition={self.partition!r} and partition_dir {self.partition_dir!r} (a "
+                                 f"{book['method']!r} plan) name two partitions: pass one")
+            self.partition = book["method"]
             return
         if isinstance(self.partition, PartitionPlan):
             plan = self.partition
