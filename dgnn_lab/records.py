@@ -17,15 +17,17 @@ counted at the communicator), rows (``*rows*``: feature or embedding rows), frac
     world_size, local_rank, cores (CPU cores this process may use), oversubscribed (bool: local workers x
     threads > cores), init_s (rendezvous seconds), rendezvous (the address joined).
 
-``start``: the training entry, once per worker before epoch 0; it also gets the ``ready`` facts (pid, host,
-    backend, device, num_threads, world_size, local_rank, cores, oversubscribed). setup_s (partition,
-    model, plan). Full-graph (``execution.full_graph``): num_owned, num_halo (rows), num_local_edges,
+``start``: the worker loop (``execution.loop``), once per worker before epoch 0; it also gets the ``ready``
+    facts (pid, host, backend, device, num_threads, world_size, local_rank, cores, oversubscribed). Always:
+    model, execution (the execution model's name), setup_s (reading its part of the plan, model, state).
+    Full-graph (``execution.full_graph``): num_owned, num_halo (rows), num_local_edges,
     num_train, partition (method), model, exchange_widths (floats per row, per layer), backward_layers (bool
     per layer: its gradient travels back). Local SGD (``execution.local_sgd``): num_owned, num_halo,
     num_local_edges (of the cut graph), cut_edges_dropped, num_train, partition, model, local_sgd_period,
-    sync. Mini-batch (``execution.minibatch``): num_owned, num_halo (remote candidate nodes),
+    sync (the gradient synchronisation's name: averaging or ps). Mini-batch (``execution.minibatch``): num_owned, num_halo (remote candidate nodes),
     num_local_edges, num_train (this worker's seeds), seeds_local (of them, owned by this worker),
-    steps_per_epoch, partition, model, cache_rows, cache_nbytes (bytes), cache_fill_rows. Parameter server
+    steps_per_epoch, partition, model, cache_policy (its name), cache_rows, cache_nbytes (bytes),
+    cache_fill_rows. Parameter server
     (``protocols.param_server``): role ``"server"``, num_params, staleness_bound.
 
 ``epoch``: the training entry, once per worker per epoch, built by :func:`epoch_record`.
@@ -55,8 +57,9 @@ counted at the communicator), rows (``*rows*``: feature or embedding rows), frac
 
 ``step``: the mini-batch worker, once per step. epoch, step, sample_s, fetch_s, train_s (wait_s is its
     tail), wait_s, queue_s (waiting for the prefetcher), remote_requests, remote_rows_fetched, cache_hits,
-    cache_lookups, seeds, sample_t0 / fetch_t0 / train_t0 / wait_t0 (stage starts, seconds since the
-    worker's clock origin).
+    cache_lookups, seeds, input_nodes (nodes whose features the step read), sample_t0 / fetch_t0 /
+    train_t0 / wait_t0 (stage starts, seconds since the worker's clock origin). Under a parameter server the
+    epoch record adds grad_staleness (the last step's), grad_staleness_hist (every step's) and ps_version.
 
 ``done``: the entry's, or the runtime's once the entry returned, with the dict it returned (epochs_run; a
     parameter server: role, rounds, staleness_total).
@@ -92,14 +95,13 @@ __all__ = [
     "ACCURACIES", "BYTES_KINDS", "EPOCH_SCALARS", "HALO_PREFIX", "MINIBATCH_SUMS", "NOT_TRAINING", "PHASES",
     "RECORD_TYPES",
     "age_histogram", "best_val", "bytes_by_epoch", "bytes_by_purpose", "bytes_matrix", "bytes_per_epoch",
-    "bytes_table", "cache_hit_rate", "check_bytes_kind", "check_records", "cores_of", "counts_as",
-    "epoch_curves", "epoch_numbers", "epoch_record", "epoch_records", "epoch_seconds", "epoch_table",
-    "field_counts", "field_total", "format_bytes", "forward_rows_per_layer", "grad_staleness",
-    "halo_bytes", "halo_staleness", "imbalance", "last_value", "local_seed_share", "median",
-    "minibatch_metrics", "oversubscribed", "per_epoch_means", "phase_totals", "purpose_group",
-    "record_bytes", "records_by_epoch", "s_per_epoch", "server_epoch_records", "server_ranks",
-    "staleness_summary", "summary", "test_acc_at_best_val", "threads_of", "total_bytes", "training_bytes", "wait_share",
-    "worker_epoch_records", "worker_totals", "world_size_of",
+    "bytes_table", "cache_hit_rate", "check_bytes_kind", "check_records", "cores_of", "counts_as", "epoch_curves",
+    "epoch_numbers", "epoch_record", "epoch_records", "epoch_seconds", "epoch_table", "field_counts", "field_total",
+    "format_bytes", "forward_rows_per_layer", "grad_staleness", "halo_bytes", "halo_staleness", "imbalance",
+    "last_value", "local_seed_share", "median", "minibatch_metrics", "oversubscribed", "per_epoch_means",
+    "phase_totals", "purpose_group", "record_bytes", "records_by_epoch", "s_per_epoch", "server_epoch_records",
+    "server_ranks", "staleness_summary", "summary", "test_acc_at_best_val", "threads_of", "total_bytes",
+    "training_bytes", "wait_share", "worker_epoch_records", "worker_totals", "world_size_of",
 ]
 
 Record = Mapping[str, Any]

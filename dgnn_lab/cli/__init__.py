@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from dgnn_lab.cli.common import CLIError
+from dgnn_lab.cli.common import CLIError, LazyArgumentParser
 
 #: Subcommand modules, in the order ``--help`` lists them. A module missing from a checkout is skipped.
 COMMANDS = ("doctor", "datasets", "partition", "train", "demo", "lab")
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dgnn-lab",
         description="dgnn_lab: a lab for distributed graph neural network training.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=LazyArgumentParser)
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"dgnn_lab.cli.{name}")

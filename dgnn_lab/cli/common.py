@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch_geometric.data import Data
+if TYPE_CHECKING:  # torch_geometric takes seconds to import: `doctor` and `--help` must not pay for it
+    from torch_geometric.data import Data
 
 
 class CLIError(Exception):
@@ -16,6 +17,44 @@ class CLIError(Exception):
     def __init__(self, message: str, code: int = 2):
         super().__init__(message)
         self.code = code
+
+
+class LazyArgumentParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose options may be added on first use (:meth:`defer`): a subcommand whose
+    options need heavy imports (``train``'s come from ``TrainConfig``) costs nothing until it is parsed or its
+    help is shown, so ``dgnn-lab doctor`` and ``dgnn-lab --help`` stay light."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deferred: list = []
+
+    def defer(self, build) -> None:
+        """Run ``build(self)`` before this parser is first used."""
+        self._deferred.append(build)
+
+    def _build(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._build()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._build()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._build()
+        return super().format_help()
+
+
+def defer(parser: argparse.ArgumentParser, build) -> None:
+    """``build(parser)`` now, or on first use when ``parser`` is a :class:`LazyArgumentParser`."""
+    if isinstance(parser, LazyArgumentParser):
+        parser.defer(build)
+    else:
+        build(parser)
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

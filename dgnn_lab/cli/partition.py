@@ -10,18 +10,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dgnn_lab.cli.common import CLIError, add_dataset_args, add_json_flag, load_dataset, print_json, table
+from dgnn_lab.cli.common import CLIError, add_dataset_args, add_json_flag, defer, load_dataset, print_json, table
 
 
 def register(sub) -> argparse.ArgumentParser:
-    from dgnn_lab.partition.api import DESCRIPTIONS
-
-    methods = "\n".join(f"  {m:<12} {d}" for m, d in DESCRIPTIONS.items())
     p = sub.add_parser(
         "partition", help="partition a graph and report cut, halos, balance and cost",
         description="Partition a dataset for distributed training and report the plan's statistics.",
-        epilog=f"methods:\n{methods}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    defer(p, _methods_epilog)  # the partitioners' descriptions import the partition package: on first use only
     add_dataset_args(p)
     p.add_argument("--parts", type=int, required=True, metavar="K", help="number of parts (workers)")
     p.add_argument("--method", default="metis", metavar="M", help="partitioner (default: metis; see below)")
@@ -35,6 +33,13 @@ def register(sub) -> argparse.ArgumentParser:
                    help="save the node assignment (edge assignment for vertex-cut) as a NumPy array")
     add_json_flag(p)
     return p
+
+
+def _methods_epilog(p: argparse.ArgumentParser) -> None:
+    from dgnn_lab.partition.api import DESCRIPTIONS
+
+    methods = "\n".join(f"  {m:<12} {d}" for m, d in DESCRIPTIONS.items())
+    p.epilog = f"methods:\n{methods}"
 
 
 def _report(st, data_name: str, saved: list[str]) -> str:

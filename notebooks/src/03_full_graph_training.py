@@ -137,7 +137,7 @@ first = dash.wait()
 s = first.summary()
 print(f"status {first.status}; test accuracy at best validation {s['test_acc_at_best_val']}; "
       f"halo bytes {s['halo_bytes']:,}")
-first.epochs().groupby("rank")[["compute_s", "comm_s", "wait_s"]].sum()
+pd.DataFrame(s["workers"]).set_index("rank")[["compute_s", "comm_s", "wait_s"]]
 
 # %% [markdown] id="nb03-15"
 # Now 4 workers on a synthetic graph with strong communities (a contextual SBM). On a 2-core laptop 4
@@ -166,18 +166,18 @@ metis4.bytes_matrix()
 # %% id="nb03-19"
 from IPython.display import display
 
+from dgnn_lab import records
 from dgnn_lab.train.api import train
 from dgnn_lab.viz.training import comparison_figure
 
 random4 = train({**csbm, "partition": "random"})
 
-def row(name, result):
-    s = result.summary()
-    epochs = result.epochs()
-    return {"run": name, "threads / worker": s["num_threads"],
-            "halo bytes / epoch": s["halo_bytes"] / len(s["train_loss"]),
-            "seconds / epoch (median)": pd.Series(s["epoch_seconds"]).median(),
-            "comm s (all workers)": epochs["comm_s"].sum(), "wait s (all workers)": epochs["wait_s"].sum()}
+def row(name, result):  # one table row; every number from dgnn_lab.records, as in the CLI and the comparator
+    t = records.phase_totals(result.records)
+    return {"run": name, "threads / worker": result.num_threads,
+            "halo bytes / epoch": records.bytes_per_epoch(result.records, "halo"),
+            "seconds / epoch (median)": records.s_per_epoch(result.records),
+            "comm s (all workers)": t["comm"].sum(), "wait s (all workers)": t["wait"].sum()}
 
 display(pd.DataFrame([row("METIS", metis4), row("random", random4)]).set_index("run"))
 comparison_figure({"METIS": metis4.records, "random": random4.records}, cores=metis4.cores,
