@@ -24,7 +24,8 @@ counted at the communicator), rows (``*rows*``: feature or embedding rows), frac
     num_train, partition (method), model, exchange_widths (floats per row, per layer), backward_layers (bool
     per layer: its gradient travels back). Local SGD (``execution.local_sgd``): num_owned, num_halo,
     num_local_edges (of the cut graph), cut_edges_dropped, num_train, partition, model, local_sgd_period,
-    sync (the gradient synchronisation's name: averaging or ps). Mini-batch (``execution.minibatch``): num_owned, num_halo (remote candidate nodes),
+    sync (the gradient synchronisation's name: averaging or ps). Mini-batch (``execution.minibatch``):
+    num_owned, num_halo (remote candidate nodes),
     num_local_edges, num_train (this worker's seeds), seeds_local (of them, owned by this worker),
     steps_per_epoch, partition, model, cache_policy (its name), cache_rows, cache_nbytes (bytes),
     cache_fill_rows. Parameter server
