@@ -96,3 +96,26 @@ def test_bad_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as err:
         main(argv)
     assert err.value.code == 2
+
+
+TRAINING_STACK = ("dgnn_lab.train", "dgnn_lab.execution", "dgnn_lab.protocols", "dgnn_lab.dist",
+                  "dgnn_lab.experiments")
+
+
+def _imported(*argv: str) -> list[str]:
+    """The modules ``python -X importtime *argv`` imports (its import log on stderr)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+
+
+@pytest.mark.parametrize("argv", [["-m", "dgnn_lab.cli", "doctor", "--json"], ["-c", "import dgnn_lab.cli"],
+                                  ["-m", "dgnn_lab.cli", "--help"]])
+def test_doctor_and_help_do_not_import_the_training_stack(argv):
+    # doctor reports torch's version (torch may load); the trainers, protocols and launcher must not
+    mods = _imported(*argv)
+    assert "dgnn_lab.cli" in mods
+    heavy = [m for m in mods if m.startswith(TRAINING_STACK)]
+    assert not heavy, f"{' '.join(argv)} imports {heavy}"
+    if argv[-1] != "--json":
+        assert "torch_geometric" not in mods

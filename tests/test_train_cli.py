@@ -68,3 +68,126 @@ def test_report_names_the_parameter_server_and_gradient_staleness():
     assert "2 workers + 1 parameter server" in text
     assert "2 (server)" in text and "1 (server)" not in text
     assert "0.62 rounds late on average, at most 1 (bound 2; gradients by age {0: 3, 1: 5})" in text
+
+
+# -- the options are generated from TrainConfig's fields (no training is launched below) ----------------------
+
+def _train_parser():
+    import argparse
+
+    from dgnn_lab.cli.train import _add_options
+
+    p = argparse.ArgumentParser(prog="dgnn-lab train")
+    _add_options(p)
+    return p
+
+
+def _parsed_config(*argv):
+    from dgnn_lab.cli import build_parser
+    from dgnn_lab.cli.train import _config
+
+    return _config(build_parser().parse_args(["train", "--dataset", "karate", *argv]))
+
+
+def test_every_config_field_has_an_option_with_its_default_in_the_help(capsys):
+    import dataclasses
+
+    from dgnn_lab.cli.train import flag
+    from dgnn_lab.train.config import TrainConfig
+
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    dests = vars(_train_parser().parse_args(["--dataset", "karate"]))
+    skipped = []
+    for f in dataclasses.fields(TrainConfig):
+        if f.metadata.get("cli", True) is False:
+            skipped.append(f.name)
+            continue
+        assert f.metadata.get("help"), f.name
+        assert flag(f) in text, f.name
+        if not f.metadata.get("shared"):  # --dataset / --dataset-arg: the shared dataset options
+            assert f.name in dests, f.name
+    assert skipped == ["strategy"]
+    for old in ("--threads", "--timeout", "--equal-steps", "--no-equal-steps", "--no-pipeline",
+                "--local-sgd-correction", "--partition-dir", "--execution", "--halo", "--grad-sync", "--codec",
+                "--sampler", "--cache", "--launcher", "--json", "--dataset-arg"):
+        assert old in text, old
+    assert "(default: 10,5)" in text and "(default: max(1, cores // workers))" in text
+    assert "pipegcn" in text and "--partition-dir plans/cora2" in text  # registry names; the epilog example
+
+
+@pytest.mark.parametrize("argv, kwargs", [
+    ([], {}),
+    (["--workers", "3", "--partition", "random", "--model", "sage", "--layers", "3", "--hidden", "8", "--epochs",
+      "5", "--lr", "0.1", "--weight-decay", "0.001", "--dropout", "0.2", "--eval-every", "0", "--seed", "4",
+      "--backend", "gloo", "--threads", "1", "--timeout", "30", "--run-dir", "out/r", "--launcher", "spawn"],
+     {"workers": 3, "partition": "random", "model": "sage", "layers": 3, "hidden": 8, "epochs": 5, "lr": 0.1,
+      "weight_decay": 0.001, "dropout": 0.2, "eval_every": 0, "seed": 4, "backend": "gloo", "threads_per_worker": 1,
+      "timeout_s": 30.0, "run_dir": "out/r"}),
+    (["--mode", "minibatch", "--fanouts", "5,-1", "--batch-size", "16", "--seed-split", "chunk", "--remote-sampling",
+      "halo", "--cache", "degree", "--cache-size", "0.2", "--no-equal-steps", "--pipeline"],
+     {"mode": "minibatch", "fanouts": [5, -1], "batch_size": 16, "seed_split": "chunk", "remote_sampling": "halo",
+      "cache": "degree", "cache_size": 0.2, "equal_steps": False, "pipeline": True}),
+    (["--mode", "minibatch", "--equal-steps", "--no-pipeline"], {"mode": "minibatch"}),
+    (["--mode", "full-stale", "--staleness", "2", "--skip-threshold", "0.1", "--smoothing", "0.3", "--quantize",
+      "fp16", "--straggler", "1:2.0"],
+     {"mode": "full-stale", "staleness": 2, "skip_threshold": 0.1, "smoothing": 0.3, "quantize": "fp16",
+      "straggler": "1:2.0"}),
+    (["--mode", "full-bns", "--bns-p", "0.5", "--sync", "ps", "--staleness", "0"],
+     {"mode": "full-bns", "bns_p": 0.5, "sync": "ps", "staleness": 0}),
+    (["--mode", "local-sgd", "--local-sgd-period", "3", "--local-sgd-correction"],
+     {"mode": "local-sgd", "local_sgd_period": 3, "local_sgd_correction": True}),
+    (["--execution", "minibatch", "--sampler", "neighbor", "--codec", "int8", "--grad-sync", "allreduce"],
+     {"execution": "minibatch", "sampler": "neighbor", "codec": "int8", "grad_sync": "allreduce"}),
+    (["--halo", "pipegcn"], {"halo": "pipegcn"}),
+])
+def test_flags_give_the_config_built_directly(argv, kwargs):
+    from dgnn_lab.train.config import TrainConfig
+
+    assert _parsed_config(*argv).to_dict() == TrainConfig(dataset="karate", **kwargs).to_dict()
+
+
+def test_bad_fanouts_is_one_line(capsys):
+    rc = main(["train", "--dataset", "karate", "--mode", "minibatch", "--fanouts", "10,x"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert "fanouts must be comma-separated integers such as 10,5" in err and "'10,x'" in err
+
+
+def test_partition_dir_trains_on_a_saved_plan_and_checks_the_worker_count(capsys, tmp_path):
+    from dgnn_lab.datasets import load
+    from dgnn_lab.partition import partition, save_plan
+
+    plan_dir = tmp_path / "plan"
+    save_plan(partition(load("karate"), 2, "metis"), plan_dir)
+    cfg = _parsed_config("--partition-dir", str(plan_dir))
+    assert cfg.partition_dir == str(plan_dir) and cfg.partition == "metis" and cfg.workers == 2
+    rc = main(["train", "--dataset", "karate", "--partition-dir", str(plan_dir), "--launcher", "torchrun",
+               "--run-dir", str(tmp_path / "run"), "--json"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["spec"]
+    rc = main(["train", "--dataset", "karate", "--workers", "3", "--partition-dir", str(plan_dir),
+               "--run-dir", str(tmp_path / "bad")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "partition_dir" in err and "2 parts" in err and "workers=3" in err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_halo_protocol_with_minibatch_is_one_line_naming_both(capsys, tmp_path):
+    rc = main(["train", "--dataset", "karate", "--halo", "pipegcn", "--mode", "minibatch", "--run-dir",
+               str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "halo='pipegcn'" in err and "minibatch" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_demo_passes_train_options_on(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DGNN_LAB_SMOKE", "1")
+    rc = main(["demo", "--epochs", "2", "--launcher", "torchrun", "--run-dir", str(tmp_path), "--json"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    spec = json.loads((tmp_path / "torchrun.json").read_text())
+    assert spec["config"]["epochs"] == 2 and spec["config"]["dataset"] == "csbm"

@@ -32,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # a subcommand that passes its extra arguments on (`demo` -> `train`) sets extra=[]
+        if not isinstance(getattr(args, "extra", None), list):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.extra = unknown[1:] if unknown[:1] == ["--"] else unknown
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

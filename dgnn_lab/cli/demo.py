@@ -15,9 +15,14 @@ SMOKE_ARGS = ["--dataset", "csbm", "--dataset-arg", "num_nodes=2000", "--workers
 
 def register(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="a terminal demo: 4 workers train a GCN on a generated graph",
+                       usage="dgnn-lab demo [-h] [TRAIN-OPTION ...]",
                        description="Run real distributed training (4 worker processes, gloo on CPU) on a "
-                                   "20,000-node csbm graph and print the report. Extra arguments go to `train`.")
-    p.add_argument("extra", nargs=argparse.REMAINDER, help="more `dgnn-lab train` options, e.g. --epochs 50")
+                                   "20,000-node csbm graph and print the report. Extra arguments are more "
+                                   "`dgnn-lab train` options (see `dgnn-lab train --help`), e.g. --epochs 50; "
+                                   "a later one overrides the demo's.")
+    # no positional: argparse's REMAINDER drops an option-like first argument (`demo --epochs 50`); main()
+    # hands every argument this parser does not know to `extra`, in order
+    p.set_defaults(extra=[])
     return p
 
 

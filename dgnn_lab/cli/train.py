@@ -8,125 +8,151 @@ the value and what is allowed); 130 interrupted (Ctrl-C stops every worker; the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 import time
+import types
+import typing
 from pathlib import Path
+from typing import Any
 
-from dgnn_lab.cli.common import CLIError, add_dataset_args, add_json_flag, dataset_params, print_json, table
+from dgnn_lab.cli.common import CLIError, add_dataset_args, add_json_flag, dataset_params, defer, print_json, table
 from dgnn_lab.records import format_bytes, median
 
 LAUNCHERS = ("spawn", "torchrun")
 
 
 def register(sub) -> argparse.ArgumentParser:
-    from dgnn_lab.train.config import BACKENDS, MODELS, MODES, partition_methods
-
     p = sub.add_parser(
-        "train", help="train a GNN with several worker processes (full-graph, exact halo exchange)",
-        description="Partition a graph, start one process per worker, and train a GCN or GraphSAGE model "
-                    "full-graph with an exact halo exchange per layer; then report accuracy, time per epoch, "
-                    "compute/communication/waiting per worker and the bytes each worker sent to each other.",
+        "train", help="train a GNN with several worker processes (full-graph, mini-batch or local SGD)",
+        description="Partition a graph, start one process per worker, and train a GCN or GraphSAGE model\n"
+                    "(full-graph with a halo exchange per layer, mini-batch, or local SGD); then report accuracy,\n"
+                    "time per epoch, compute/communication/waiting per worker and the bytes each worker sent to\n"
+                    "each other. Every option but the dataset ones, --launcher and --json is generated from a\n"
+                    "field of dgnn_lab.train.TrainConfig (one option per field).",
         epilog="examples:\n"
                "  dgnn-lab train --dataset cora --workers 2 --partition metis --model gcn\n"
                "  dgnn-lab train --dataset csbm --dataset-arg num_nodes=50000 --workers 4 --partition random "
                "--model sage --epochs 20 --json\n"
-               "  dgnn-lab train --dataset cora --workers 4 --launcher torchrun   # prints the torchrun command",
+               "  dgnn-lab train --dataset cora --workers 4 --launcher torchrun   # prints the torchrun command\n"
+               "  dgnn-lab partition --dataset cora --parts 2 --save plans/cora2\n"
+               "  dgnn-lab train --dataset cora --workers 2 --partition-dir plans/cora2   # train on that plan",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_dataset_args(p)
-    p.add_argument("--workers", type=int, default=2, metavar="P", help="worker processes (default: 2)")
-    p.add_argument("--partition", default="metis", metavar="METHOD",
-                   help=f"edge-cut partitioner: {', '.join(partition_methods())} (default: metis)")
-    p.add_argument("--mode", default="full-sync", metavar="MODE",
-                   help=f"execution model / protocol: {', '.join(MODES)} (default: full-sync)")
-    p.add_argument("--model", default="gcn", metavar="MODEL", help=f"{' | '.join(MODELS)} (default: gcn)")
-    p.add_argument("--layers", type=int, default=2, metavar="L", help="GNN layers (default: 2)")
-    p.add_argument("--hidden", type=int, default=16, metavar="H", help="hidden width (default: 16)")
-    p.add_argument("--epochs", type=int, default=200, metavar="E", help="training epochs (default: 200)")
-    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
-    p.add_argument("--weight-decay", type=float, default=5e-4, metavar="WD", help="Adam weight decay (default: 5e-4)")
-    p.add_argument("--dropout", type=float, default=0.5, metavar="D", help="dropout probability (default: 0.5)")
-    p.add_argument("--eval-every", type=int, default=1, metavar="N",
-                   help="evaluate train/val/test accuracy every N epochs, 0 = never (default: 1)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for weights, dropout, partition (default: 0)")
-    p.add_argument("--backend", default="auto", metavar="B",
-                   help=f"{' | '.join(BACKENDS)}: auto = nccl with a GPU per worker, else gloo (default: auto)")
-    p.add_argument("--threads", type=int, default=None, metavar="T",
-                   help="torch threads per worker (default: max(1, cores // workers))")
-    p.add_argument("--timeout", type=float, default=60.0, metavar="SEC",
-                   help="rendezvous and collective timeout in seconds (default: 60)")
-    p.add_argument("--run-dir", default=None, metavar="DIR",
-                   help="where config.json and records.jsonl go (default: a fresh runs/<date>-<time>-<id>/)")
-    p.add_argument("--launcher", default="spawn", metavar="L",
-                   help="spawn: start the workers here (default); torchrun: write the config and print the "
-                        "torchrun command that runs the same workers, on this machine or several")
-    mb = p.add_argument_group("mini-batch (--mode minibatch)")
-    mb.add_argument("--fanouts", default="10,5", metavar="F1,F2",
-                    help="neighbours sampled per layer, comma-separated, -1 = all (default: 10,5)")
-    mb.add_argument("--batch-size", type=int, default=512, metavar="B", help="seeds per worker per step (default: 512)")
-    mb.add_argument("--seed-split", default="local", metavar="S",
-                    help="local: each worker trains the seeds it owns (DistDGL node_split); chunk: contiguous chunks "
-                         "of the training index (default: local)")
-    mb.add_argument("--remote-sampling", default="owner", metavar="R",
-                    help="owner: remote neighbourhoods sampled by their owner (request/response); halo: from a "
-                         "replicated L-hop halo topology (default: owner)")
-    mb.add_argument("--cache", default="none", metavar="C", help="remote feature cache: none | degree | presample "
-                                                                 "(default: none)")
-    mb.add_argument("--cache-size", type=float, default=0.1, metavar="F",
-                    help="cache capacity as a fraction of remote nodes (default: 0.1)")
-    mb.add_argument("--equal-steps", action=argparse.BooleanOptionalAction, default=True,
-                    help="every worker runs the same number of steps per epoch (default); --no-equal-steps shows the "
-                         "classic hang of uneven step counts, ended by --timeout")
-    mb.add_argument("--pipeline", action=argparse.BooleanOptionalAction, default=False,
-                    help="overlap sampling and feature fetching of the next batch with training (default: off)")
-    pr = p.add_argument_group("communication protocol")
-    pr.add_argument("--staleness", type=int, default=1, metavar="S",
-                    help="full-stale: maximum age of boundary rows in epochs; --sync ps: staleness bound of "
-                         "gradients (0 = synchronous) (default: 1)")
-    pr.add_argument("--skip-threshold", type=float, default=0.0, metavar="X",
-                    help="full-stale: skip re-sending a boundary block whose relative change is below X while its "
-                         "age is at most --staleness (Sancus-like; default: 0 = always send)")
-    pr.add_argument("--smoothing", type=float, default=0.0, metavar="G",
-                    help="full-stale: moving-average weight of old boundary rows, in [0, 1) (default: 0)")
-    pr.add_argument("--bns-p", type=float, default=1.0, metavar="P",
-                    help="full-bns: fraction of boundary rows sent per epoch, in (0, 1] (default: 1)")
-    pr.add_argument("--quantize", default="none", metavar="Q", help="none | fp16 | int8 for exchanged rows")
-    pr.add_argument("--local-sgd-period", type=int, default=10, metavar="K",
-                    help="local-sgd: average the models every K epochs (default: 10)")
-    pr.add_argument("--local-sgd-correction", action="store_true",
-                    help="local-sgd: one global full-graph step after each averaging")
-    pr.add_argument("--sync", default="allreduce", metavar="S",
-                    help="gradient synchronisation: allreduce | ps (asynchronous parameter server, one extra process)")
-    pr.add_argument("--straggler", default=None, metavar="RANK:FACTOR",
-                    help="slow worker RANK's compute by FACTOR (e.g. 1:2.0)")
-    add_json_flag(p)
+    defer(p, _add_options)  # TrainConfig's module imports the training stack: only when `train` is parsed
     return p
 
 
-def _fanouts(text: str) -> list[int]:
-    try:
-        return [int(f) for f in str(text).split(",") if f.strip()]
-    except ValueError:
-        raise CLIError(f"--fanouts must be comma-separated integers such as 10,5 (-1 = all), got {text!r}") from None
+def _add_options(p: argparse.ArgumentParser) -> None:
+    add_dataset_args(p)
+    add_config_options(p)
+    p.add_argument("--launcher", default="spawn", metavar="L",
+                   help="spawn: start the workers here (default); torchrun: write the config and print the "
+                        "torchrun command that runs the same workers, on this machine or several")
+    add_json_flag(p)
+
+
+# -- options generated from TrainConfig's fields ------------------------------------------------------------
+
+#: What each option group's heading says (the group of a field is in its metadata).
+GROUP_TITLES = {"axes": "axes (a registered name or module:attribute; unset: what --mode implies)",
+                "mini-batch": "mini-batch (--mode minibatch)",
+                "communication protocol": "communication protocol"}
+
+
+def config_fields() -> list:
+    """The fields of ``TrainConfig`` that are command-line options, in declaration order: every field but
+    those marked ``"cli": False`` (the shared dataset options included, ``"shared": True``)."""
+    from dgnn_lab.train.config import TrainConfig
+
+    return [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli", True)]
+
+
+def flag(f) -> str:
+    """A field's option: its metadata's ``"flag"``, else ``--<name-with-dashes>``."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _default(f) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _shown(f) -> str:
+    """The default as the help shows it."""
+    value, meta = _default(f), f.metadata
+    if value is None:
+        return meta.get("none", "none")
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _help(f) -> str:
+    allowed = f.metadata.get("allowed")
+    allowed = allowed() if callable(allowed) else allowed
+    text = f.metadata.get("help")
+    if not text:
+        raise TypeError(f"TrainConfig.{f.name} has no help in its metadata")
+    text = f"{' | '.join(allowed)}: {text}" if allowed else text
+    return f"{text} (default: {_shown(f)})".replace("%", "%%")
+
+
+def _kind(f, hint: Any) -> Any:
+    """The argparse type of a field: ``parse`` from its metadata (applied in :func:`_config`, so a bad value
+    is a one-line error), else from its annotation: int, float, bool, str; ``Any`` (the axes) is str."""
+    if "parse" in f.metadata:
+        return str
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
+        hint = args[0]
+    if hint is Any:
+        return str
+    if hint in (int, float, str, bool):
+        return hint
+    raise TypeError(f"TrainConfig.{f.name}: no command-line type for {hint!r}; give it a 'parse' in its metadata "
+                    f"or 'cli': False")
+
+
+def add_config_options(p: argparse.ArgumentParser) -> None:
+    """One option per field of ``TrainConfig`` (help, flag, group, type and default from the field)."""
+    from dgnn_lab.train.config import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    groups: dict[str, Any] = {}
+    for f in config_fields():
+        if f.metadata.get("shared"):
+            continue  # --dataset, --dataset-arg: add_dataset_args
+        name = f.metadata.get("group")
+        if name and name not in groups:
+            groups[name] = p.add_argument_group(GROUP_TITLES.get(name, name))
+        where = groups[name] if name else p
+        kind, default, text = _kind(f, hints[f.name]), _default(f), _help(f)
+        if kind is bool:
+            action = where.add_argument(flag(f), dest=f.name, action=argparse.BooleanOptionalAction,
+                                        default=default)
+            action.help = text  # BooleanOptionalAction may append its own "(default: ...)": ours says on/off
+        else:
+            where.add_argument(flag(f), dest=f.name, type=None if kind is str else kind, default=default,
+                               metavar=f.metadata.get("metavar"), help=text)
 
 
 def _config(args: argparse.Namespace):
+    """The ``TrainConfig`` of parsed arguments: every generated option by its field's name (through the field's
+    ``parse`` when it has one), the dataset from the shared dataset options."""
     from dgnn_lab.train.config import TrainConfig
 
+    kwargs: dict[str, Any] = {"dataset": args.dataset, "dataset_args": dataset_params(args)}
     try:
-        return TrainConfig(dataset=args.dataset, dataset_args=dataset_params(args), workers=args.workers,
-                           partition=args.partition, mode=args.mode, model=args.model, layers=args.layers,
-                           hidden=args.hidden, dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
-                           epochs=args.epochs, seed=args.seed, eval_every=args.eval_every, backend=args.backend,
-                           threads_per_worker=args.threads, timeout_s=args.timeout, run_dir=args.run_dir,
-                           fanouts=_fanouts(args.fanouts), batch_size=args.batch_size, seed_split=args.seed_split,
-                           remote_sampling=args.remote_sampling, cache=args.cache, cache_size=args.cache_size,
-                           pipeline=args.pipeline, equal_steps=args.equal_steps, staleness=args.staleness,
-                           skip_threshold=args.skip_threshold,
-                           smoothing=args.smoothing, bns_p=args.bns_p, quantize=args.quantize,
-                           local_sgd_period=args.local_sgd_period, local_sgd_correction=args.local_sgd_correction,
-                           sync=args.sync, straggler=args.straggler)
+        for f in config_fields():
+            if f.metadata.get("shared"):
+                continue
+            value = getattr(args, f.name)
+            parse = f.metadata.get("parse")
+            kwargs[f.name] = parse(value) if parse and isinstance(value, str) else value
+        return TrainConfig(**kwargs)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 

@@ -230,7 +230,7 @@ class TrainConfig:
     # mini-batch (mode "minibatch"): one fanout per layer, -1 = every neighbour
     fanouts: list[int] = field(default_factory=lambda: [10, 5], metadata={
         "help": "neighbours sampled per layer, comma-separated, -1 = all", "metavar": "F1,F2",
-        "group": "mini-batch", "parse": lambda text: parse_fanouts(text)})
+        "group": "mini-batch", "parse": parse_fanouts})
     batch_size: int = field(default=512, metadata={
         "help": "seeds per worker per step", "metavar": "B", "group": "mini-batch"})
     seed_split: str = field(default="local", metadata={
