@@ -1,6 +1,7 @@
 """Runtime: worker processes (spawn or torchrun), the instrumented communicator, telemetry. Knows no models.
 
-``launch(entry, config, world_size)`` starts workers running ``entry(ctx, config)`` and returns a
+``launch(entry, config, world_size, objects=...)`` starts workers running ``entry(ctx, config)`` (with
+``ctx.objects``: values sent by value over the spawn channel, never written to a file) and returns a
 :class:`RunHandle` at once; ``run`` waits. Inside a worker, ``ctx.comm`` (:class:`Communicator`) carries every
 byte and times compute / comm / wait; ``ctx.emit`` sends telemetry. :class:`RunResult` turns records into
 tables and the training summary.
@@ -9,7 +10,7 @@ Records (plain JSON dicts; every one has ``type``, ``rank`` and a wall-clock ``t
 
 * ``ready`` (runtime, per worker, after rendezvous): pid, host, backend, device, num_threads, world_size,
   local_rank, cores, oversubscribed, init_s (rendezvous seconds), rendezvous (address);
-* ``start`` / ``epoch`` (the entry; see the training) and ``done`` (the entry's, or the runtime's after the
+* ``start`` / ``epoch`` / ``step`` (the entry; the training's schema is :mod:`dgnn_lab.records`) and ``done`` (the entry's, or the runtime's after the
   entry returns, carrying its returned dict);
 * ``error`` (runtime): traceback, exception, peer_failure (a broken or timed-out collective, i.e. probably
   the consequence of another rank's failure); ``stopped`` (an entry that honoured ``should_stop()``, or a
