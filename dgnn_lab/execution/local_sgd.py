@@ -46,8 +46,7 @@ from dgnn_lab.execution.full_graph import evaluate
 from dgnn_lab.execution.loop import ExecutionModel, register_execution
 from dgnn_lab.execution.models import DistGNN
 from dgnn_lab.partition.local_graph import LocalGraph, global_in_degree
-from dgnn_lab.protocols.gradient import GradientSync
-from dgnn_lab.protocols.param_server import flat_params
+from dgnn_lab.protocols.gradient import GradientSync, flat_params
 
 
 def owned_subgraph(graph: LocalGraph, model: str) -> LocalGraph:

@@ -197,8 +197,8 @@ def model_class(spec: Any) -> type[ExecutionModel]:
 
 
 def _builtins() -> None:
-    if "full-graph" not in EXECUTION_REGISTRY:
-        from dgnn_lab.execution import full_graph, local_sgd, minibatch  # noqa: F401 - they register
+    # each module registers itself on import (one may already be imported without the others)
+    from dgnn_lab.execution import full_graph, local_sgd, minibatch  # noqa: F401
 
 
 def worker_main(ctx: Any, config: dict) -> dict:

@@ -33,13 +33,18 @@ from torch.nn.utils import parameters_to_vector
 from dgnn_lab.protocols.codecs import Codec, get_codec
 from dgnn_lab.registry import Registry, Strategy
 
-__all__ = ["GRAD_SYNC_REGISTRY", "AllReduce", "GradientSync", "ModelAveraging", "ParameterServer", "flat_grads",
+__all__ = ["GRAD_SYNC_REGISTRY", "GradientSync", "ModelAveraging", "ParameterServer", "flat_grads",
            "load_flat", "register_grad_sync", "set_grads"]
 
 
 def flat_grads(params: list[Tensor]) -> Tensor:
     """Every parameter's gradient (zeros where there is none) as one flat vector."""
     return parameters_to_vector([p.grad if p.grad is not None else torch.zeros_like(p) for p in params])
+
+
+def flat_params(params: list[Tensor]) -> Tensor:
+    """Every parameter's values (detached) as one flat vector."""
+    return parameters_to_vector([p.detach() for p in params])
 
 
 def set_grads(params: list[Tensor], flat: Tensor) -> None:
@@ -103,9 +108,6 @@ class GradientSync(Strategy):
 
     def finish(self) -> None:
         """After the last epoch."""
-
-
-AllReduce = GradientSync
 
 
 class ParameterServer(GradientSync):
@@ -179,7 +181,7 @@ class ModelAveraging(GradientSync):
             return {"averaged": False}
         comm, params = self.comm, self.params
         if comm.world_size > 1:
-            flat = parameters_to_vector([p.detach() for p in params])
+            flat = flat_params(params)
             if self.codec.name == "none":
                 load_flat(params, comm.all_reduce(flat, "model_avg", op="mean"))
             else:

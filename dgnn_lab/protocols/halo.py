@@ -432,7 +432,7 @@ class SampledHalo(HaloStrategy):
 
 # -------------------------------------------------------------------------------------- registry
 
-#: The halo-protocol axis: ``register_strategy("mine", MyRule)`` (alias ``register_halo``) makes
+#: The halo-protocol axis: ``register_strategy("mine", MyRule)`` makes
 #: ``halo="mine"`` (or the old ``strategy="mine"``) train with it.
 HALO_REGISTRY = Registry("halo protocol", what="halo protocol", base=HaloStrategy,
                          builtins=(HaloStrategy, PipelinedHalo, BoundedStaleHalo, SampledHalo))
@@ -442,9 +442,6 @@ def register_strategy(name: str, cls: type[HaloStrategy]) -> type[HaloStrategy]:
     """Make ``cls`` (a :class:`HaloStrategy` subclass) available as ``halo=name`` (re-registering a name
     replaces it, so a notebook cell can be re-run). Returns ``cls``."""
     return HALO_REGISTRY.register(name, cls)
-
-
-register_halo = register_strategy
 
 
 def get_strategy(name: str) -> type[HaloStrategy]:
@@ -477,24 +474,3 @@ def build_strategy(spec: Any, cfg: Any = None) -> HaloStrategy:
 def strategy_for(cfg: Any) -> HaloStrategy:
     """The strategy object a worker runs for ``cfg`` (its ``halo`` axis)."""
     return build_strategy(cfg.halo, cfg)
-
-
-def expected_halo_bytes(strategy: HaloStrategy, widths: list[int], backward: list[bool], sizes: Tensor) -> Tensor:
-    """Halo bytes (P x P, sender row, receiver column) one training epoch of the ``sync``, ``pipegcn`` or
-    ``bns`` strategy moves, from the plan's boundary sizes (``plan.boundary_sizes()``), the layer widths, the
-    codec's wire size and, for ``bns``, the shared-seed sample sizes (:func:`bns_count`). Layer ``l`` sends
-    ``k`` rows of ``widths[l]`` from p to q forward and, where ``backward[l]``, the same rows' gradients from
-    q to p. What the communicator measures must equal it."""
-    num_parts = sizes.shape[0]
-    out = torch.zeros((num_parts, num_parts), dtype=torch.int64)
-    for p in range(num_parts):
-        for q in range(num_parts):
-            n = int(sizes[p, q])
-            if p == q or not n:
-                continue
-            k = bns_count(n, strategy.bns_p) if isinstance(strategy, SampledHalo) else n
-            for layer, w in enumerate(widths):
-                out[p, q] += strategy.codec.wire_bytes(k, w)
-                if backward[layer]:
-                    out[q, p] += strategy.codec.wire_bytes(k, w)
-    return out

@@ -55,9 +55,8 @@ from collections import defaultdict
 
 import torch
 from torch import Tensor
-from torch.nn.utils import parameters_to_vector
 
-from dgnn_lab.protocols.gradient import flat_grads, load_flat
+from dgnn_lab.protocols.gradient import flat_grads, flat_params, load_flat
 from dgnn_lab.train.config import TrainConfig
 
 PUSH, DONE = 1.0, 2.0
@@ -81,10 +80,6 @@ def split_world(ctx, cfg: TrainConfig) -> bool:
                          "first (an any-source receive), which NCCL does not offer; pass backend='gloo'")
     ctx.comm.use_group(cfg.workers)
     return ctx.rank == server_rank(cfg)
-
-
-def flat_params(params: list[Tensor]) -> Tensor:
-    return parameters_to_vector([p.detach() for p in params])
 
 
 class PSClient:

@@ -19,7 +19,6 @@ MODES = ("full-sync", "full-stale", "full-bns", "local-sgd", "minibatch")
 BACKENDS = ("auto", "gloo", "nccl")
 SEED_SPLITS = ("local", "chunk")
 REMOTE_SAMPLING = ("owner", "halo")
-CACHES = ("none", "degree", "presample")
 QUANTIZE = ("none", "fp16", "int8")
 SYNCS = ("allreduce", "ps")
 
@@ -72,13 +71,11 @@ def _label(spec: Any) -> str:
     """A short text for a spec in messages and object keys."""
     if isinstance(spec, dict):
         return str(spec.get("name"))
-    return spec if isinstance(spec, str) else _registry_free_name(spec)
-
-
-def _registry_free_name(obj: Any) -> str:
+    if isinstance(spec, str):
+        return spec
     from dgnn_lab.registry import describe, importable_name
 
-    return importable_name(obj) or describe(obj)
+    return importable_name(spec) or describe(spec)
 
 
 def _int(name: str, value: Any, low: int) -> int:
