@@ -20,7 +20,7 @@ TORCH_INDEX ?=
 PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: lab test demo doctor lint bench clean-venv
+.PHONY: lab test demo doctor lint bench clean-venv git-filter
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +42,24 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.torch-installed
 	$(BIN)/python -m pip install -q -e ".[test]"
 	@touch $@ $(VENV)/.lab-installed
 
-lab: $(VENV)/.lab-installed
+# Notebooks run and saved in place stay clean for git: .gitattributes names the nbstripout filter, configured
+# here in this checkout's .git/config (never globally) with the keys JupyterLab adds on save. Not `required`, so
+# git keeps working if .venv is removed. Outside a git checkout (a tarball, Colab's copy) it does nothing.
+NBSTRIPOUT = "$(abspath $(BIN))/python" -m nbstripout
+NBSTRIPOUT_KEYS = metadata.language_info.codemirror_mode metadata.language_info.file_extension \
+  metadata.language_info.mimetype metadata.language_info.nbconvert_exporter metadata.language_info.pygments_lexer \
+  metadata.language_info.version cell.metadata.trusted metadata.toc metadata.varInspector
+git-filter:
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  git config filter.nbstripout.clean '$(NBSTRIPOUT)' && \
+	  git config filter.nbstripout.smudge cat && \
+	  git config filter.nbstripout.extrakeys '$(NBSTRIPOUT_KEYS)' && \
+	  git config diff.ipynb.textconv '$(NBSTRIPOUT) -t'; fi
+
+lab: $(VENV)/.lab-installed git-filter
 	$(BIN)/dgnn-lab lab
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed git-filter
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -ra --durations=15 $(PYTEST_ARGS)
 

@@ -1,7 +1,8 @@
 """Datasets: every loader returns a PyG ``Data`` with ``x``, ``y``, ``edge_index`` and train/val/test masks.
 
 Synthetic graphs are generated in O(edges), so a lab can scale a graph up to millions of nodes in seconds,
-and are deterministic for a given ``seed``. Planetoid graphs come through PyG's own loader.
+and are deterministic for a given ``seed``. Planetoid graphs come through PyG's own loader, which downloads
+their files into the data root on first use (``$DGNN_LAB_PLANETOID_URL`` overrides where from).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from dgnn_lab import settings
 from dgnn_lab.graph import to_undirected
 from dgnn_lab.settings import data_root
 
@@ -259,37 +263,77 @@ def karate(seed: int = 0) -> Data:
 
 # ------------------------------------------------------------------------------------------ planetoid
 
-PLANETOID_FILES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
-_PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
+PLANETOID_FILES = settings.PLANETOID_FILES
+_PLANETOID_NAMES = settings.PLANETOID_NAMES
+planetoid_raw_dir = settings.planetoid_raw_dir
+_planetoid_missing = settings.planetoid_missing
+_PLANETOID_SOURCE = "https://github.com/kimiyoung/planetoid/tree/master/data"
 
 
-def planetoid_raw_dir(name: str, root: str | os.PathLike | None = None) -> Path:
-    """``<root>/Planetoid/<Name>/raw``: where PyG's ``Planetoid`` looks for the original split files."""
-    return data_root(root) / "Planetoid" / _PLANETOID_NAMES[name] / "raw"
+def _lab_planetoid():
+    """PyG's ``Planetoid`` with the download URL set per instance and a download that never leaves a
+    half-written ``raw/``: the missing files arrive in a scratch folder beside it and move in only when every
+    one of them has arrived (PyG's own ``download`` writes file by file, straight into ``raw/``)."""
+    from torch_geometric.datasets import Planetoid
+    from torch_geometric.io import fs
+
+    class LabPlanetoid(Planetoid):
+        def __init__(self, root: str, name: str, url: str) -> None:
+            self.url = url  # read by download(), which PyG's __init__ calls when raw files are missing
+            super().__init__(root, name)
+
+        def download(self) -> None:
+            raw = Path(self.raw_dir)
+            missing = [f for f in self.raw_file_names if not (raw / f).is_file() or (raw / f).stat().st_size == 0]
+            scratch = Path(tempfile.mkdtemp(prefix=".download-", dir=raw.parent))
+            try:
+                for f in missing:
+                    fs.cp(f"{self.url}/{f}", str(scratch))
+                    if not (scratch / f).is_file():
+                        raise OSError(f"{self.url}/{f} gave no file")
+                for f in missing:
+                    os.replace(scratch / f, raw / f)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    return LabPlanetoid
 
 
-def _planetoid_missing(name: str, root) -> list[str]:
-    raw = planetoid_raw_dir(name, root)
-    stem = name.lower()
-    return [f"ind.{stem}.{f}" for f in PLANETOID_FILES if not (raw / f"ind.{stem}.{f}").exists()]
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or "no detail"
+    return f"{type(exc).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}"
 
 
 def _planetoid(name: str, root: str | os.PathLike | None) -> Data:
+    """Read ``name`` from ``<root>/Planetoid/<Name>/raw``, downloading the missing files first (from
+    ``$DGNN_LAB_PLANETOID_URL``, else PyG's ``Planetoid.url``); offline, one ``FileNotFoundError`` says which
+    files to put where."""
     from torch_geometric.datasets import Planetoid
 
     pretty = _PLANETOID_NAMES[name]
+    raw = planetoid_raw_dir(name, root)
     missing = _planetoid_missing(name, root)
+    for f in missing:  # an empty file (an interrupted copy) would pass PyG's exists() check
+        if (raw / f).is_file():
+            (raw / f).unlink()
+    url = settings.planetoid_url(Planetoid.url)
     try:
-        ds = Planetoid(str(data_root(root) / "Planetoid"), pretty)
-    except Exception as exc:  # offline download failure, or a half-copied folder
+        ds = _lab_planetoid()(str(data_root(root) / "Planetoid"), pretty, url)
+    except Exception as exc:  # offline, a 404 from a mirror, or a half-copied folder
         if not missing:
             raise
-        raw = planetoid_raw_dir(name, root)
+        for f in missing:  # downloaded but unreadable (a mirror's error page): not "on disk" next time
+            (raw / f).unlink(missing_ok=True)
+        for d in (raw, raw.parent):  # PyG created them before downloading; leave no empty folders behind
+            try:
+                d.rmdir()
+            except OSError:
+                break
         raise FileNotFoundError(
-            f"{pretty} is not on disk and could not be downloaded ({type(exc).__name__}: {exc}).\n"
-            f"Put the original Planetoid files {', '.join(missing)} into {raw}/ "
-            f"(from https://github.com/kimiyoung/planetoid/tree/master/data), or point the data root there "
-            f"with root=..., --data-root or the DGNN_LAB_DATA environment variable."
+            f"dataset {name!r} is not on disk and could not be downloaded from {url}/ ({_one_line(exc)}); "
+            f"put the Planetoid files {', '.join(missing)} into {raw}/ (from {_PLANETOID_SOURCE}), "
+            f"or point the data root at a folder holding Planetoid/{pretty}/raw/ with root=..., --data-root DIR "
+            f"or ${settings.DATA_ENV}, or set ${settings.PLANETOID_URL_ENV} to a mirror"
         ) from None
     data = ds[0]
     return Data(
@@ -396,3 +440,33 @@ def parse_dataset_args(name: str, items: Iterable[str]) -> dict:
         except ValueError:
             raise ValueError(f"{key} must be a number, got {raw!r}") from None
     return out
+
+
+def choose(name: str, stand_in: dict, *, root: str | os.PathLike | None = None) -> dict:
+    """The dataset a notebook uses: ``name`` (a Planetoid set, downloaded into the data root when missing), or
+    ``stand_in`` only when ``name`` cannot be had, saying so. Never silent: it prints one line either way.
+
+    Returns a config fragment ``{"dataset": ..., "dataset_args": {...}}`` for ``train({**fragment, ...})`` and
+    ``load(fragment["dataset"], **fragment["dataset_args"])``. In smoke mode (the tests) nothing is downloaded:
+    the stand-in is used unless the files are already on disk.
+    """
+    from dgnn_lab.settings import smoke_mode
+
+    real = {"dataset": name, "dataset_args": {} if root is None else {"root": str(root)}}
+    if not any(i.name == name and i.available for i in list_datasets(root)):
+        if smoke_mode():
+            reason = "smoke mode does not download"
+        else:
+            try:
+                load(name, root=root)
+            except (OSError, RuntimeError, ValueError) as exc:  # offline: the loader says what to put where
+                reason = str(exc).splitlines()[0]
+            else:
+                reason = None
+        if reason is not None:
+            args = dict(stand_in.get("dataset_args", {}))
+            print(f"NOTE: using {stand_in['dataset']} ({', '.join(f'{k}={v}' for k, v in args.items())}) instead "
+                  f"of {name}: {reason}. Numbers quoted from the reference run are {name}'s; yours will differ.")
+            return {"dataset": stand_in["dataset"], "dataset_args": args}
+    print(f"dataset: {name} ({planetoid_raw_dir(name, root).parent})")
+    return real

@@ -1,4 +1,8 @@
-"""Environment checks behind ``dgnn-lab doctor`` and the welcome notebook: what works, and how to fix what does not."""
+"""Environment checks behind ``dgnn-lab doctor`` and the welcome notebook: what works, and how to fix what does not.
+
+Also where the lab keeps things: the data root (which Planetoid graphs are on disk, which download on first use
+and from where) and the runs root. :func:`run_checks` returns a :class:`Report`, which a notebook shows whole.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from dgnn_lab import settings
 from dgnn_lab.settings import SMOKE_ENV, smoke_mode
 
 
@@ -64,8 +69,35 @@ def _free_port() -> Check:
                      "distributed runs need a loopback TCP port; check firewall/sandbox settings")
 
 
-def run_checks() -> list[Check]:
-    """Every check, in the order a person would fix them."""
+def _source(env: str, checkout: str, installed: str) -> str:
+    if os.environ.get(env):
+        return f"from ${env}"
+    return checkout if settings.in_checkout() else installed
+
+
+def _storage() -> list[Check]:
+    """Where datasets and runs go, and which Planetoid graphs are on disk (files only: nothing is imported)."""
+    root = settings.data_root()
+    url = settings.planetoid_url()
+    how = _source(settings.DATA_ENV, "datasets/ in the checkout", "installed without a checkout")
+    checks = [Check("data root", "ok", f"{root} ({how})",
+                    f"set ${settings.DATA_ENV} (or pass --data-root / root=...) to use another folder")]
+    for name in settings.PLANETOID_NAMES:
+        missing = settings.planetoid_missing(name)
+        raw = settings.planetoid_raw_dir(name)
+        checks.append(Check(name, "ok", "on disk" if not missing else "not on disk: will download on first use",
+                            "" if not missing else f"offline: copy {', '.join(missing)} into {raw}/"))
+    where = f"from ${settings.PLANETOID_URL_ENV}" if os.environ.get(settings.PLANETOID_URL_ENV) else "PyG's default"
+    checks.append(Check("download URL", "ok", f"{url} ({where})",
+                        f"set ${settings.PLANETOID_URL_ENV} to a mirror holding the ind.<name>.* files"))
+    how = _source(settings.RUNS_ENV, "runs/ in the checkout", "installed without a checkout")
+    checks.append(Check("runs root", "ok", f"{settings.runs_root()} ({how})",
+                        f"set ${settings.RUNS_ENV} to keep runs elsewhere"))
+    return checks
+
+
+def run_checks() -> Report:
+    """Every check, in the order a person would fix them, as a :class:`Report` (a list that displays whole)."""
     install = "run `make lab` (or `pip install -e .`) in the checkout"
     checks = []
     py_ok = sys.version_info >= (3, 10)
@@ -108,10 +140,60 @@ def run_checks() -> list[Check]:
                                 "pip install anywidget into the environment that runs `jupyter lab` "
                                 "(plotly's FigureWidget needs it)"))
     checks.append(_free_port())
+    checks.extend(_storage())
     checks.append(Check("smoke mode", "ok", f"{'on' if smoke_mode() else 'off'} ({SMOKE_ENV}="
                         f"{os.environ.get(SMOKE_ENV, '')!r}; on = smallest configurations, for tests)"))
-    return checks
+    return Report(checks)
 
 
 def healthy(checks: list[Check]) -> bool:
     return all(c.status != "fail" for c in checks)
+
+
+_MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+
+
+def format_text(checks: list[Check]) -> str:
+    """The report ``dgnn-lab doctor`` prints: one line per check, a ``fix:`` line under each that is not ok."""
+    width = max(len(c.name) for c in checks)
+    lines = []
+    for c in checks:
+        lines.append(f"[{_MARK[c.status]}] {c.name.ljust(width)}  {c.detail}")
+        if c.fix and c.status != "ok":
+            lines.append(f"       {' ' * width}  fix: {c.fix}")
+    ok = healthy(checks)
+    lines.append("\nall required checks passed" if ok else "\nsome required checks failed: see 'fix' above")
+    return "\n".join(lines)
+
+
+class Report(list):
+    """The checks (a list of :class:`Check`), displayed whole: in a notebook an HTML table whose long cells
+    (paths, URLs, fixes) wrap instead of being cut, elsewhere the text ``dgnn-lab doctor`` prints."""
+
+    @property
+    def ok(self) -> bool:
+        return healthy(self)
+
+    def __str__(self) -> str:
+        return format_text(self)
+
+    def _repr_pretty_(self, p, cycle) -> None:  # IPython's plain-text display
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        colour = {"ok": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e"}
+        cell = "text-align:left; vertical-align:top; white-space:normal; overflow-wrap:anywhere; padding:2px 8px"
+        tight = f"{cell}; white-space:nowrap"  # the name and status columns never break
+        head = "".join(f"<th style='{tight if h in ('check', 'status') else cell}'>{h}</th>"
+                       for h in ("check", "status", "detail", "fix"))
+        rows = []
+        for c in self:
+            fix = c.fix if c.status != "ok" else ""
+            rows.append(f"<tr><td style='{tight}'>{escape(c.name)}</td>"
+                        f"<td style='{tight}; color:{colour[c.status]}; font-weight:bold'>{c.status}</td>"
+                        f"<td style='{cell}'>{escape(c.detail)}</td><td style='{cell}'>{escape(fix)}</td></tr>")
+        verdict = "all required checks passed" if self.ok else "some required checks failed: see the fix column"
+        return (f"<table style='table-layout:auto; width:100%; max-width:100%'><thead><tr>{head}</tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table><p>{verdict}</p>")

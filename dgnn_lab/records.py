@@ -77,8 +77,17 @@ counted at the communicator), rows (``*rows*``: feature or embedding rows), frac
 
 Every function below takes a plain list (or iterable) of such records, live or re-read from a run's JSONL,
 and derives one statistic; :func:`summary` is the summary of ``RunResult.summary()`` and ``dgnn-lab train
---json``. Only the standard library and numpy are imported here (pandas inside the functions that return
-DataFrames), so workers and figures can import this module freely.
+--json``.
+
+Training traffic apart from evaluation traffic: every sent byte is exactly one of two *traffics*
+(:func:`traffic_of`, the one rule): ``eval``, the evaluation's halo exchanges, fetches and counts (purposes
+``eval`` and ``eval_*``), and ``train``, everything else (the loss/stop ``metrics`` included). So
+``train_bytes + eval_bytes == total_bytes`` exactly (:func:`split_bytes`, :func:`summary`); figures and reports
+show training traffic by default and evaluation traffic apart (runs evaluate at different rates, and evaluation
+can move more bytes than training).
+
+Only the standard library and numpy are imported here (pandas inside the functions that return DataFrames), so
+workers and figures can import this module freely.
 """
 
 from __future__ import annotations
@@ -93,16 +102,18 @@ if TYPE_CHECKING:  # pandas is imported on use: worker processes never pay for i
     import pandas as pd
 
 __all__ = [
-    "ACCURACIES", "BYTES_KINDS", "EPOCH_SCALARS", "HALO_PREFIX", "MINIBATCH_SUMS", "NOT_TRAINING", "PHASES",
-    "RECORD_TYPES",
-    "age_histogram", "best_val", "bytes_by_epoch", "bytes_by_purpose", "bytes_matrix", "bytes_per_epoch",
-    "bytes_table", "cache_hit_rate", "check_bytes_kind", "check_records", "cores_of", "counts_as", "epoch_curves",
+    "ACCURACIES", "BYTES_KINDS", "EPOCH_SCALARS", "EVAL_PREFIX", "HALO_PREFIX", "MINIBATCH_SUMS", "NOT_TRAINING",
+    "PHASES", "RECORD_TYPES", "TRAFFIC", "TRAFFIC_LABELS",
+    "age_histogram", "best_val", "bytes_by_epoch", "bytes_by_purpose", "bytes_frame", "bytes_matrix",
+    "bytes_per_epoch", "bytes_table", "cache_hit_rate", "check_bytes_kind", "check_records", "check_traffic",
+    "cores_of", "counts_as", "epoch_curves",
     "epoch_numbers", "epoch_record", "epoch_records", "epoch_seconds", "epoch_table", "field_counts", "field_total",
     "format_bytes", "forward_rows_per_layer", "grad_staleness", "halo_bytes", "halo_staleness", "imbalance",
     "last_value", "local_seed_share", "median", "minibatch_metrics", "oversubscribed", "per_epoch_means",
     "phase_totals", "purpose_group", "record_bytes", "records_by_epoch", "s_per_epoch", "server_epoch_records",
-    "server_ranks", "staleness_summary", "summary", "test_acc_at_best_val", "threads_of", "total_bytes",
-    "training_bytes", "wait_share", "worker_epoch_records", "worker_totals", "world_size_of",
+    "server_ranks", "split_bytes", "staleness_summary", "summary", "test_acc_at_best_val", "threads_of",
+    "total_bytes", "traffic_of", "training_bytes", "wait_share", "worker_epoch_records", "worker_totals",
+    "world_size_of",
 ]
 
 Record = Mapping[str, Any]
@@ -116,10 +127,19 @@ EPOCH_SCALARS = ("epoch_s", "compute_s", "comm_s", "wait_s", "loss", "train_acc"
 #: Per-worker sums :func:`worker_totals` reports when the epoch records carry them (mini-batch training).
 MINIBATCH_SUMS = ("sample_s", "fetch_s", "train_s", "overlap_s", "remote_rows_fetched", "remote_requests")
 #: Which sent bytes count: ``total`` (everything), ``training`` (all but evaluation and the loss/stop metrics:
-#: what training itself needs) or ``halo`` (halo rows and their gradients).
+#: what training itself needs, for comparing protocols) or ``halo`` (halo rows and their gradients).
 BYTES_KINDS = ("total", "training", "halo")
 HALO_PREFIX = "halo_"
-NOT_TRAINING = ("eval", "metrics")
+#: Purposes of evaluation traffic start with this: ``eval`` (counts all-reduced, full-graph halo exchanges of
+#: an evaluation) and ``eval_*`` (mini-batch evaluation's ``eval_fetch_*``, ``eval_sample_*``).
+EVAL_PREFIX = "eval"
+_METRICS = "metrics"
+NOT_TRAINING = (EVAL_PREFIX, _METRICS)
+#: The traffics a byte can be asked for by: ``train`` (training: every purpose but evaluation's), ``eval``
+#: (evaluation: purposes starting with :data:`EVAL_PREFIX`) or ``all`` (both). See :func:`traffic_of`.
+TRAFFIC = ("train", "eval", "all")
+#: How reports and figures name each traffic.
+TRAFFIC_LABELS = {"train": "training", "eval": "evaluation", "all": "training + evaluation"}
 _STAT_KEYS = ("compute_s", "comm_s", "wait_s", "bytes_sent", "bytes_recv", "events")
 _NOT_COLUMNS = ("type", "time", "bytes_sent", "bytes_recv", "events")
 
@@ -298,36 +318,54 @@ def check_bytes_kind(kind: str) -> str:
     return kind
 
 
+def traffic_of(purpose: str) -> str:
+    """``"eval"`` for a purpose of evaluation traffic (starting with :data:`EVAL_PREFIX`: ``eval``,
+    ``eval_fetch_resp``, ...), else ``"train"``: the one rule that splits a run's bytes (:func:`split_bytes`)."""
+    return "eval" if purpose.startswith(EVAL_PREFIX) else "train"
+
+
+def check_traffic(traffic: str) -> str:
+    """``traffic`` if it is one of :data:`TRAFFIC`, else ``ValueError``."""
+    if traffic not in TRAFFIC:
+        raise ValueError(f"traffic must be one of {', '.join(TRAFFIC)}, got {traffic!r}")
+    return traffic
+
+
 def counts_as(purpose: str, kind: str) -> bool:
-    """Whether bytes sent for ``purpose`` count as ``kind`` (see :data:`BYTES_KINDS`)."""
+    """Whether bytes sent for ``purpose`` count as ``kind`` (see :data:`BYTES_KINDS`). ``training`` is the
+    ``train`` traffic (:func:`traffic_of`) without the loss/stop ``metrics``."""
     if check_bytes_kind(kind) == "halo":
         return purpose.startswith(HALO_PREFIX)
     if kind == "training":
-        return not purpose.startswith(NOT_TRAINING)
+        return traffic_of(purpose) == "train" and not purpose.startswith(_METRICS)
     return True
 
 
-def _keep(purpose: str, kind: str, purpose_prefix: str | None) -> bool:
-    return counts_as(purpose, kind) and (purpose_prefix is None or purpose.startswith(purpose_prefix))
+def _keep(purpose: str, kind: str, purpose_prefix: str | None, traffic: str = "all") -> bool:
+    return (counts_as(purpose, kind) and (purpose_prefix is None or purpose.startswith(purpose_prefix))
+            and (traffic == "all" or traffic_of(purpose) == traffic))
 
 
 def record_bytes(record: Record, direction: str = "sent", purpose_prefix: str | None = None,
-                 kind: str = "total") -> int:
+                 kind: str = "total", *, traffic: str = "all") -> int:
     """Bytes one record sent (``direction="sent"``) or received (``"recv"``), all peers, the purposes that
-    start with ``purpose_prefix`` and count as ``kind``."""
+    start with ``purpose_prefix``, count as ``kind`` and are of ``traffic`` (:data:`TRAFFIC`)."""
+    check_traffic(traffic)
     d = record.get(f"bytes_{direction}")
     if not isinstance(d, dict):
         return 0
     return int(sum(int(n) for per in d.values() if isinstance(per, dict)
-                   for purpose, n in per.items() if _keep(purpose, kind, purpose_prefix)))
+                   for purpose, n in per.items() if _keep(purpose, kind, purpose_prefix, traffic)))
 
 
 def bytes_matrix(records: Iterable[Record], world_size: int | None = None,
-                 purpose_prefix: str | None = None) -> np.ndarray:
+                 purpose_prefix: str | None = None, *, traffic: str = "all") -> np.ndarray:
     """``P x P`` int64 matrix of bytes sent over all epoch records: row = sender, column = receiver.
 
     Counted from each sender's ``bytes_sent``; only purposes starting with ``purpose_prefix`` when given
-    (e.g. ``"halo_"``, ``"halo_fwd"``, ``"grad_allreduce"``). ``P`` is :func:`world_size_of`."""
+    (e.g. ``"halo_"``, ``"halo_fwd"``, ``"grad_allreduce"``) and of ``traffic`` (``train``, ``eval``;
+    ``all`` by default). ``P`` is :func:`world_size_of`. :func:`bytes_frame` is its labelled table."""
+    check_traffic(traffic)
     recs = check_records(records)
     size = world_size_of(recs, world_size)
     m = np.zeros((size, size), dtype=np.int64)
@@ -338,14 +376,40 @@ def bytes_matrix(records: Iterable[Record], world_size: int | None = None,
             if not (0 <= p < size and 0 <= q < size):
                 raise ValueError(f"bytes from worker {p} to {q} outside a world of {size} workers")
             for purpose, n in by_purpose.items():
-                if purpose_prefix is None or purpose.startswith(purpose_prefix):
+                if (purpose_prefix is None or purpose.startswith(purpose_prefix)) and (
+                        traffic == "all" or traffic_of(purpose) == traffic):
                     m[p, q] += int(n)
     return m
 
 
-def total_bytes(records: Iterable[Record], purpose_prefix: str | None = None) -> int:
-    """Bytes sent by every process over all epoch records (purposes starting with ``purpose_prefix``)."""
-    return sum(record_bytes(r, "sent", purpose_prefix) for r in epoch_records(records))
+def bytes_frame(records: Iterable[Record], world_size: int | None = None, traffic: str = "train",
+                purpose_prefix: str | None = None) -> pd.DataFrame:
+    """:func:`bytes_matrix` as a labelled table: index ``sender`` (rank), columns ``receiver`` (rank), bytes
+    sent over the run; ``traffic="train"`` (training traffic, the default), ``"eval"`` or ``"all"``."""
+    import pandas as pd
+
+    m = bytes_matrix(records, world_size, purpose_prefix, traffic=traffic)
+    ranks = range(len(m))
+    return pd.DataFrame(m, index=pd.Index(ranks, name="sender"), columns=pd.Index(ranks, name="receiver"))
+
+
+def total_bytes(records: Iterable[Record], purpose_prefix: str | None = None, *, traffic: str = "all") -> int:
+    """Bytes sent by every process over all epoch records (purposes starting with ``purpose_prefix``, of
+    ``traffic``: ``all`` by default, ``train`` or ``eval``)."""
+    return sum(record_bytes(r, "sent", purpose_prefix, traffic=traffic) for r in epoch_records(records))
+
+
+def split_bytes(records: Iterable[Record]) -> dict[str, int]:
+    """The run's sent bytes (every process, every epoch record) by traffic: ``{"train": ..., "eval": ...}``
+    (:func:`traffic_of`); the two sum to :func:`total_bytes` exactly. :func:`summary`, the CLI report, the
+    dashboard and ``RunResult.split_bytes()`` all take the split from here."""
+    out = {"train": 0, "eval": 0}
+    for r in epoch_records(records):
+        for per in (r.get("bytes_sent") or {}).values():
+            if isinstance(per, dict):
+                for purpose, n in per.items():
+                    out[traffic_of(purpose)] += int(n)
+    return out
 
 
 def halo_bytes(records: Iterable[Record]) -> int:
@@ -354,8 +418,9 @@ def halo_bytes(records: Iterable[Record]) -> int:
 
 
 def training_bytes(records: Iterable[Record]) -> int:
-    """Bytes training itself sends: everything but evaluation (``eval*``) and the loss/stop ``metrics``
-    (runs evaluate at different rates)."""
+    """Bytes training itself sends, for comparing protocols: the ``train`` traffic of :func:`split_bytes`
+    without the loss/stop ``metrics`` (kind ``training``; their all-reduce happens at sync points, which
+    protocols place differently)."""
     return sum(record_bytes(r, "sent", kind="training") for r in epoch_records(records))
 
 
@@ -373,17 +438,17 @@ def bytes_per_epoch(records: Iterable[Record], kind: str = "total") -> float:
 
 
 def purpose_group(purpose: str) -> str:
-    """The group a purpose is shown in: halo forward, halo backward, halo, gradient all-reduce, evaluation,
-    metrics, or the purpose itself."""
+    """The group a purpose is shown in: halo forward, halo backward, halo, gradient all-reduce, evaluation
+    (every purpose of the ``eval`` traffic: :func:`traffic_of`), metrics, or the purpose itself."""
+    if traffic_of(purpose) == "eval":
+        return "evaluation"
     if purpose.startswith("halo_fwd"):
         return "halo forward"
     if purpose.startswith("halo_bwd"):
         return "halo backward"
     if purpose.startswith("halo"):
         return "halo"
-    return {"grad_allreduce": "gradient all-reduce", "eval": "evaluation", "metrics": "metrics"}.get(
-        purpose, purpose
-    )
+    return {"grad_allreduce": "gradient all-reduce", "metrics": "metrics"}.get(purpose, purpose)
 
 
 def bytes_by_purpose(records: Iterable[Record], *, group: bool = True) -> dict[str, int]:
@@ -432,7 +497,8 @@ def phase_totals(records: Iterable[Record], world_size: int | None = None) -> di
 
 def worker_totals(records: Iterable[Record], world_size: int | None = None) -> list[dict]:
     """Per process (rank 0 .. P-1): ``rank``, ``role: "server"`` for a parameter server, compute_s, comm_s,
-    wait_s, bytes_sent, bytes_recv summed over its epochs, and the :data:`MINIBATCH_SUMS` it recorded."""
+    wait_s, bytes_sent, bytes_recv summed over its epochs, its sent bytes split (:func:`split_bytes`) into
+    train_bytes + eval_bytes (== bytes_sent), and the :data:`MINIBATCH_SUMS` it recorded."""
     recs = check_records(records)
     size = world_size_of(recs, world_size)
     t = phase_totals(recs, size)
@@ -443,10 +509,12 @@ def worker_totals(records: Iterable[Record], world_size: int | None = None) -> l
     out = []
     for rank in range(size):
         d = mine.get(rank, [])
+        split = split_bytes(d)
         w = {"rank": rank, **({"role": "server"} if rank in servers else {}),
              **{f"{k}_s": float(t[k][rank]) for k in PHASES},
              "bytes_sent": sum(record_bytes(r, "sent") for r in d),
-             "bytes_recv": sum(record_bytes(r, "recv") for r in d)}
+             "bytes_recv": sum(record_bytes(r, "recv") for r in d),
+             "train_bytes": split["train"], "eval_bytes": split["eval"]}
         for k in MINIBATCH_SUMS:  # mini-batch epoch records carry stage times and fetch counts
             if any(_is_number(r.get(k)) for r in d):
                 w[k] = float(_column(d, k).sum()) if k.endswith("_s") else sum(int(_num(r.get(k))) for r in d)
@@ -721,13 +789,15 @@ def summary(records: Iterable[Record], *, world_size: int, status: str | None = 
             run_dir: Any = None) -> dict:
     """The training summary (``RunResult.summary()``, ``dgnn-lab train --json``): status, world size vs cores,
     per-epoch loss and time, accuracies (the final evaluated test accuracy, the best validation and the test
-    accuracy there), per-worker compute/comm/wait and bytes, imbalance, cache hit rate, the bytes matrix,
-    total and halo bytes, halo rows per forward layer, gradient and halo staleness."""
+    accuracy there), per-worker compute/comm/wait and bytes, imbalance, cache hit rate, the bytes matrix
+    (all traffic) and that of training traffic, total bytes split into ``train_bytes`` + ``eval_bytes``
+    (:func:`split_bytes`, exactly), halo bytes, halo rows per forward layer, gradient and halo staleness."""
     recs = check_records(records)
     eps = epoch_records(recs)
     curves = epoch_curves(recs)
     best = best_val(recs)
     m = bytes_matrix(eps, world_size)
+    split = split_bytes(eps)
     return {
         "status": status,
         "world_size": world_size,
@@ -746,7 +816,10 @@ def summary(records: Iterable[Record], *, world_size: int, status: str | None = 
         "imbalance": imbalance(recs, world_size),
         "cache_hit_rate": cache_hit_rate(eps),
         "bytes_matrix": m.tolist(),
+        "train_bytes_matrix": bytes_matrix(eps, world_size, traffic="train").tolist(),
         "total_bytes": int(m.sum()),
+        "train_bytes": split["train"],
+        "eval_bytes": split["eval"],
         "halo_bytes": int(bytes_matrix(eps, world_size, HALO_PREFIX).sum()),
         "forward_rows_per_layer": forward_rows_per_layer(eps),
         "grad_staleness": grad_staleness(eps),

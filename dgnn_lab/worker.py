@@ -23,6 +23,7 @@ from pathlib import Path
 from dgnn_lab.dist.context import init_worker, parse_entry, resolve_backend, run_entry, shutdown
 from dgnn_lab.dist.launch import error_record
 from dgnn_lab.dist.telemetry import JsonlWriter, jsonable
+from dgnn_lab.settings import runs_root
 
 
 def _env_int(name: str, default: int | None = None) -> int:
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     local_rank = _env_int("LOCAL_RANK", 0)
     local_world_size = _env_int("LOCAL_WORLD_SIZE", 1)
     run_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
-    run_dir = Path(spec.get("run_dir") or Path("runs") / f"torchrun-{run_id}").resolve()
+    run_dir = Path(spec.get("run_dir") or runs_root() / f"torchrun-{run_id}").resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     writer = JsonlWriter(run_dir / f"records-rank{rank}.jsonl")
     if rank == 0 and not (run_dir / "config.json").exists():

@@ -20,6 +20,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from dgnn_lab.notebook_git import POST_SAVE_HOOK
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
@@ -71,7 +73,7 @@ def jupyter_lab(root_dir: Path, scratch: Path, env: dict[str, str] | None = None
     cmd = [jupyter, "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1", "--ServerApp.port_retries=0",
            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None", "--IdentityProvider.token=",
            "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root_dir}",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", POST_SAVE_HOOK]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     full_env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
@@ -209,7 +211,17 @@ def run_all_cells(page, timeout_s: float) -> dict:
     start at which each code cell (by index) was first seen finished. Raises ``TimeoutError`` with the state.
     """
     t0 = time.monotonic()
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    start_run_all(page)
+    return wait_all_cells(page, t0, timeout_s)
+
+
+def start_run_all(page) -> None:
+    """Start ``notebook:run-all-cells`` without waiting for its promise (which resolves when every cell ran)."""
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+
+def wait_all_cells(page, t0: float, timeout_s: float) -> dict:
+    """Wait until every code cell has run or one failed (see :func:`run_all_cells`)."""
     deadline = t0 + timeout_s
     state = None
     finished_at: dict[int, float] = {}

@@ -122,3 +122,107 @@ def _cores() -> int:
     from dgnn_lab.dist import cpu_cores
 
     return cpu_cores()
+
+
+#: The first dashboard's run, made long enough in the test's copy that Stop lands while it trains.
+FIRST_RUN_EPOCHS = ('"epochs": 10 if SMOKE else 200', '"epochs": 3000')
+
+CELL_TEXT_JS = """
+(needle) => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const cells = w.content.model.cells;
+  for (let i = 0; i < cells.length; i++) {
+    const c = cells.get(i);
+    if (c.type !== 'code' || !c.sharedModel.getSource().includes(needle)) continue;
+    let text = '';
+    for (let j = 0; j < c.outputs.length; j++) {
+      const o = c.outputs.get(j).toJSON();
+      if (o.text) text += [].concat(o.text).join('');
+      if (o.data && o.data['text/plain']) text += [].concat(o.data['text/plain']).join('');
+    }
+    return text;
+  }
+  return null;
+}
+"""
+
+
+def _git(repo, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_stop_under_run_all_then_save_leaves_git_clean(browser, tmp_path):
+    """Run All on notebook 03; Stop on the first dashboard while later cells are queued ends that run
+    "interrupted" within 5 s and the rest of the notebook still runs; saving it in place leaves git clean."""
+    import subprocess
+
+    from .stored import stored_text
+
+    if shutil.which("git") is None or shutil.which("make") is None:
+        pytest.skip("git and make are needed for the in-place save check")
+    repo = tmp_path / "checkout"
+    (repo / "notebooks").mkdir(parents=True)
+    for name in (".gitattributes", ".gitignore", "Makefile"):
+        shutil.copy(REPO_ROOT / name, repo / name)
+    import nbformat
+
+    nb = nbformat.reads(stored_text(REPO_ROOT / "notebooks" / NOTEBOOK), as_version=4)
+    cells = [c for c in nb.cells if FIRST_RUN_EPOCHS[0] in c.source]
+    assert len(cells) == 1, "notebook 03's first run changed: update FIRST_RUN_EPOCHS"
+    cells[0].source = cells[0].source.replace(*FIRST_RUN_EPOCHS)
+    nbformat.write(nb, repo / "notebooks" / NOTEBOOK)
+    _git(repo, "init", "-q")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "notebook")
+    subprocess.run(["make", "-s", "-C", str(repo), f"VENV={REPO_ROOT / '.venv'}", "git-filter"], check=True,
+                   capture_output=True)
+    env = {"DGNN_LAB_SMOKE": "1", "DGNN_LAB_RUNS": str(tmp_path / "runs")}
+    shared = _shared_planetoid()
+    if shared is not None:
+        shutil.copytree(shared / "Planetoid", tmp_path / "data" / "Planetoid")
+        env["DGNN_LAB_DATA"] = str(tmp_path / "data")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with jh.jupyter_lab(repo / "notebooks", tmp_path, env=env) as url:
+        page = browser.new_page(viewport={"width": 1800, "height": 1400})
+        try:
+            jh.open_notebook(page, url, NOTEBOOK)
+            t0 = time.monotonic()
+            jh.start_run_all(page)
+            first = page.locator(".dgnn-dashboard").first
+            first.wait_for(timeout=180_000)
+            # Training is under way (epochs counted) and the kernel has moved on to a later cell.
+            page.wait_for_function(
+                "() => { const d = document.querySelector('.dgnn-dashboard');"
+                " return d && /running/.test(d.innerText) && /[1-9][0-9]*\\/[0-9]+ epochs/.test(d.innerText); }",
+                timeout=120_000, polling=100)
+            first.locator("button", has_text="Stop").click()
+            clicked = time.monotonic()
+            page.wait_for_function(
+                "() => /interrupted/.test(document.querySelector('.dgnn-dashboard').innerText)",
+                timeout=30_000, polling=100)
+            stop_s = time.monotonic() - clicked
+            print(f"Stop clicked {clicked - t0:.1f} s after Run All; run shown interrupted {stop_s:.2f} s later")
+            assert stop_s <= 5.0, f"the run took {stop_s:.1f} s to stop"
+            state = jh.wait_all_cells(page, t0, timeout_s=420)
+            errors = [(c["index"], c["errors"], c["source"]) for c in state["cells"] if c["errors"]]
+            counts = [(c["index"], c["count"]) for c in state["cells"]]
+            assert not errors, f"cells raised after Stop: {errors}; execution counts {counts}"
+            assert all(c["count"] is not None for c in state["cells"]), "later cells did not run"
+            assert "status interrupted" in page.evaluate(CELL_TEXT_JS, "first = dash.wait()")
+            assert page.locator(".dgnn-dashboard").count() == 2  # the 4-worker run after it ran as usual
+            page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+            saved = repo / "notebooks" / NOTEBOOK
+            deadline = time.monotonic() + 30
+            while '"outputs": []' in saved.read_text() and time.monotonic() < deadline:
+                time.sleep(0.5)  # JupyterLab's save landed once the file carries outputs
+            disk = saved.read_text()
+            assert '"output_type"' in disk, "JupyterLab's save did not write outputs"
+            time.sleep(1.0)  # the post-save hook runs right after the write
+            assert _git(repo, "status", "--porcelain") == "", "git sees the saved notebook as changed"
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / "notebook03_stop_failure.png"), full_page=False)
+            raise
+        finally:
+            page.close()

@@ -47,6 +47,45 @@ def test_doctor_reports_smoke_mode(capsys, monkeypatch):
     assert smoke["detail"].startswith("on")
 
 
+def test_doctor_reports_data_root_downloads_and_runs_root(capsys, monkeypatch, tmp_path):
+    raw = tmp_path / "data" / "Planetoid" / "Cora" / "raw"
+    raw.mkdir(parents=True)
+    for part in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"):
+        (raw / f"ind.cora.{part}").write_text("1")  # doctor looks at the files only
+    monkeypatch.setenv("DGNN_LAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("DGNN_LAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("DGNN_LAB_PLANETOID_URL", "http://mirror.example/planetoid/")
+    code, out, _ = run_cli(capsys, "doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert code == 0
+    assert checks["data root"]["detail"] == f"{tmp_path / 'data'} (from $DGNN_LAB_DATA)"
+    assert checks["cora"]["detail"] == "on disk"
+    assert checks["citeseer"]["detail"] == checks["pubmed"]["detail"] == "not on disk: will download on first use"
+    assert str(tmp_path / "data" / "Planetoid" / "PubMed" / "raw") in checks["pubmed"]["fix"]
+    assert checks["download URL"]["detail"] == "http://mirror.example/planetoid (from $DGNN_LAB_PLANETOID_URL)"
+    assert checks["runs root"]["detail"] == f"{tmp_path / 'runs'} (from $DGNN_LAB_RUNS)"
+    code, out, _ = run_cli(capsys, "doctor")
+    assert f"data root             {tmp_path / 'data'}" in out and "not on disk: will download on first use" in out
+    monkeypatch.delenv("DGNN_LAB_PLANETOID_URL")
+    monkeypatch.delenv("DGNN_LAB_RUNS")
+    _, out, _ = run_cli(capsys, "doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert checks["download URL"]["detail"].endswith("(PyG's default)")
+    assert checks["runs root"]["detail"].endswith("(runs/ in the checkout)")
+
+
+def test_doctor_report_displays_whole_in_a_notebook():
+    from dgnn_lab.doctor import Check, Report, format_text, run_checks
+
+    long = "/a/very/long/path/" * 12
+    rep = Report([Check("x", "ok", long), Check("y", "fail", "missing", "pip install " + long)])
+    html = rep._repr_html_()
+    assert long in html and "pip install " + long in html  # never cut with "..."
+    assert "white-space:normal" in html and "overflow-wrap:anywhere" in html
+    assert str(rep) == format_text(rep) and "fix: pip install" in str(rep) and not rep.ok
+    assert isinstance(run_checks(), Report)
+
+
 def test_datasets_json_and_table(capsys):
     code, out, _ = run_cli(capsys, "datasets", "--json")
     payload = json.loads(out)

@@ -93,6 +93,21 @@ def test_table_columns_and_values(first):
         assert row["wait_share"] == pytest.approx(df["wait_s"].sum() / df["epoch_s"].sum())
         assert 0.0 <= row["wait_share"] <= 1.0
         assert row["s_per_epoch"] == sorted(s["epoch_seconds"][1:])[1]  # median of epochs 1..3
+        # training traffic is the headline, evaluation's apart; the two make up every byte sent
+        evaluation = bt[(bt.direction == "sent") & bt.purpose.str.startswith("eval")]["bytes"].sum()
+        assert row["eval_bytes"] == evaluation > 0 and row["train_bytes"] + row["eval_bytes"] == row["total_bytes"]
+        assert row["train_bytes_per_epoch"] == row["train_bytes"] / 4
+        assert row["eval_bytes_per_epoch"] == row["eval_bytes"] / 4
+        # what the time was measured on; one run, so no spread measured
+        assert (row["processes"], row["threads_per_worker"], row["cores"]) == (2, r.num_threads, r.cores)
+        assert row["repeats"] == 1 and row["s_per_epoch_min"] == row["s_per_epoch_max"] == row["s_per_epoch"]
+        assert row["too_wide_to_conclude"] is None
+    # the tables display readably (no 5.299e+04) and stay numeric
+    for text in (cmp._repr_html_(), repr(t), t[["name", "halo_bytes_per_epoch", "s_per_epoch"]]._repr_html_()):
+        assert not re.search(r"\d[eE][+-]\d", text), text
+    assert f"{int(t['halo_bytes'].iloc[0]):,}" in cmp._repr_html_()
+    assert t["s_per_epoch"].dtype == "float64" and t["halo_bytes"].dtype == "int64"
+    assert "one run per configuration" in cmp.timing_note()
     # a wider hidden layer widens the rows some layer exchanges (see DistGNN.exchange_widths)
     wide, narrow = (cmp.results[n].summary()["halo_bytes"] for n in ("wide", "sync"))
     assert wide > narrow
@@ -213,6 +228,25 @@ def test_accuracy_figures_use_cumulative_bytes_and_time():
         vc.frontier_figure({})
 
 
+def test_time_and_bytes_figure_titles_match_axes_and_evaluation_apart():
+    runs = fake_runs()
+    for r in runs["a"]:
+        r["bytes_sent"][str(1 - r["rank"])]["eval"] = 50
+    fig = vc.time_and_bytes_figure(runs, cores=1)
+    # short subplot titles (they sit side by side over 560 pixels), each naming its axis' quantity
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["time per epoch", "bytes per epoch"]
+    assert fig.layout.yaxis.title.text.startswith("seconds per epoch")
+    assert fig.layout.yaxis2.title.text.startswith("bytes per epoch")
+    assert "epoch 0 left out" in fig.layout.title.text and "oversubscribed" in fig.layout.title.text
+    names = [t.name for t in fig.data]
+    assert names[:3] == ["compute", "communication", "waiting"] and names[-1] == "evaluation (not training)"
+    ev = fig.data[-1]
+    assert ev.marker.pattern.shape == "/" and list(ev.y) == [100.0, 0.0, 0.0]  # 2 workers x 50, run a only
+    halo = next(t for t in fig.data if t.name == "halo forward")
+    assert list(halo.y) == [200.0, 20.0, 2000.0] and halo.xaxis == "x2"
+
+
 def test_staleness_figure_counts_observations():
     runs = fake_runs()
     for r in runs["a"]:
@@ -262,6 +296,37 @@ def test_comparator_widget_reopens_cached_runs(first, launches):
         StrategyComparator(BASE, choices=["sync", "fast"], static=False)
 
 
+def test_comparator_final_dashboard_and_figures_have_data(tmp_path):
+    """A run trained live: its dashboard's last frame (fresh widgets from the complete records) keeps the
+    bytes heatmap and the phase timeline filled, and the comparison figures and tables have data."""
+    from dgnn_lab.widgets.comparator import StrategyComparator
+
+    w = StrategyComparator({**BASE, "epochs": 3}, choices=["sync"], selected=["sync"], root=tmp_path, static=False)
+    result = w.run().wait(120)
+    assert result.table["cached"].tolist() == [False]
+    d = w.dashboard
+    assert d is not None and d.finished.is_set() and d.status == "done"
+    final = d.figure_widgets
+    z = final["bytes"].data[0].z
+    assert len(z) == 2 and z[0][1] > 0 and z[1][0] > 0
+    bars = final["timeline"].data
+    assert [t.name for t in bars] == ["compute", "communication", "waiting"]
+    assert len(bars[0].x) > 0 and len(bars[0].base) == len(bars[0].x) and sum(bars[0].x) > 0
+    assert "epochs 0–2" in final["timeline"].layout.title.text
+    figs = w.figures()
+    assert all(len(f.data) > 0 for f in figs.values())
+    assert [a.text for a in figs["time_and_bytes"].layout.annotations] == ["time per epoch", "bytes per epoch"]
+    m = w.bytes_matrix()
+    assert m.index.name == "sender" and m.columns.name == "receiver" and m.shape == (2, 2)
+    assert int(m.values.sum()) == result.table["train_bytes"].iloc[0]
+    html = w.results.children[-1].value
+    assert "train_bytes_per_epoch" in html and "eval_bytes_per_epoch" in html
+    assert not re.search(r"\d[eE][+-]\d", html)
+    assert "training traffic" in w.status_html.value and "evaluation" in w.status_html.value
+    with pytest.raises(ValueError, match="repeats must be an int >= 1"):
+        StrategyComparator(BASE, choices=["sync"], repeats=0, static=False)
+
+
 def test_comparator_stop_interrupts_and_skips_the_rest(tmp_path, launches):
     from dgnn_lab.widgets.comparator import StrategyComparator
 
@@ -309,6 +374,15 @@ def test_registered_strategies_become_presets_and_hash_by_code(monkeypatch):
 
     protocols.register_strategy("every-k", Other)  # new code under the same name: trained afresh
     assert tc.config_hash(tc.resolve(["every-k"], {**BASE, "staleness": 3})["every-k"]) != h
+
+    class UsesBuiltins(protocols.BoundedStaleHalo):
+        def should_send(self, layer, peer, age, change):
+            if change < 0:
+                raise RuntimeError("a negative change")
+            return age >= max(1, round(change))
+
+    protocols.register_strategy("every-k", UsesBuiltins)  # builtins (max, RuntimeError) are not module constants
+    assert re.fullmatch(r"[0-9a-f]{10}", tc.config_hash(tc.resolve(["every-k"], {**BASE, "staleness": 3})["every-k"]))
 
 
 def test_summarize_staleness_from_histograms_and_server_left_out_of_waiting():

@@ -12,7 +12,7 @@ import pytest
 
 from dgnn_lab.viz import training as vt
 from dgnn_lab.widgets.dashboard import Dashboard
-from tests.test_viz_training import fake_run_records
+from tests.test_viz_training import fake_run_records, with_evaluation
 
 
 def _stamped(records: list[dict], start: float) -> list[dict]:
@@ -179,6 +179,32 @@ def test_intermediate_frames_send_full_state():
     assert list(dash.figure_widgets["curves"].data[0].x) == [0, 1, 2, 3, 4, 5]
 
 
+def test_bytes_shown_are_training_traffic_and_evaluation_is_given_apart():
+    plain = [r for r in fake_run_records(3, epochs=4) if r["type"] != "run"]
+    recs = with_evaluation(plain)  # + 2 x 700 B of evaluation to each peer, per worker and epoch
+    train = int(sum(n for r in plain if r["type"] == "epoch" for per in r["bytes_sent"].values() for n in per.values()))
+    evaluation = 4 * 3 * 2 * 2 * 700
+    dash = Dashboard(iter(recs), static=False, world_size=3, cores=2)
+    dash.wait(timeout=20)
+    heat = np.array(dash.figure_widgets["bytes"].data[0].z)
+    np.testing.assert_array_equal(heat, vt.bytes_matrix(plain, 3))  # what the run would send without evaluation
+    assert heat.sum() == train
+    text = dash.totals.value
+    assert f"{vt.format_bytes(train)} sent between workers for training" in text
+    assert f"evaluation: {vt.format_bytes(evaluation)} (not in the figures)" in text
+    assert text.index("for training") < text.index("evaluation:")  # training is the headline
+    every = Dashboard(iter(recs), static=False, world_size=3, cores=2, traffic="all")
+    every.wait(timeout=20)
+    np.testing.assert_array_equal(np.array(every.figure_widgets["bytes"].data[0].z), vt.bytes_matrix(recs, 3))
+    assert (f"{vt.format_bytes(train + evaluation)} sent between workers (training {vt.format_bytes(train)} + "
+            f"evaluation {vt.format_bytes(evaluation)})") in every.totals.value
+    plain_dash = Dashboard(iter(plain), static=False, world_size=3, cores=2)
+    plain_dash.wait(timeout=20)
+    assert "evaluation" not in plain_dash.totals.value  # nothing to set apart
+    with pytest.raises(ValueError, match="traffic must be one of"):
+        Dashboard([], traffic="training")
+
+
 def test_constructor_returns_at_once_and_stop_button_calls_handle_stop():
     recs = [r for r in fake_run_records(2, epochs=500) if r["type"] == "epoch"]
     t0 = time.monotonic()
@@ -263,7 +289,7 @@ def test_attached_to_a_real_launch_matches_run_result():
     result = dash.wait(timeout=120)
     assert dash.status == "done"
     heat = dash.figure_widgets["bytes"].data[0]
-    np.testing.assert_array_equal(np.array(heat.z), result.bytes_matrix())
+    np.testing.assert_array_equal(np.array(heat.z), result.bytes_matrix(traffic="train"))
     halo = [[8 * rows[p][q] for q in range(2)] for p in range(2)]  # 2 float32 columns per row
     np.testing.assert_array_equal(vt.bytes_matrix(dash.records, purpose_prefix="halo"), halo)
     assert list(dash.figure_widgets["phases"].data[0].x) == ["worker 0", "worker 1"]
@@ -288,7 +314,7 @@ def test_live_train_then_stop_button_interrupts_real_workers(tmp_path):
     assert "interrupted" in dash.status_html.value and dash.stop_button.description == "Stopped"
     assert 3 <= dash.progress.value < 10_000 and dash.progress.max == 10_000
     heat = np.array(dash.figure_widgets["bytes"].data[0].z)
-    np.testing.assert_array_equal(heat, result.bytes_matrix())  # last frame = the run's own accounting
+    np.testing.assert_array_equal(heat, result.bytes_matrix(traffic="train"))  # = the run's own accounting
     assert heat[0, 1] > 0 and heat[1, 0] > 0
 
 

@@ -68,7 +68,8 @@ def test_summary_fields():
     assert s["test_acc"] == 0.65
     assert s["best_epoch"] == 1 and s["test_acc_at_best_val"] == 0.6  # first epoch reaching the best val acc
     assert s["workers"][0] == {"rank": 0, "compute_s": 3.0, "comm_s": pytest.approx(0.3),
-                               "wait_s": pytest.approx(0.6), "bytes_sent": 354, "bytes_recv": 144}
+                               "wait_s": pytest.approx(0.6), "bytes_sent": 354, "bytes_recv": 144,
+                               "train_bytes": 354, "eval_bytes": 0}
     assert s["workers"][1]["compute_s"] == 9.0
     assert s["imbalance"] == pytest.approx(9.0 / 6.0)
     assert s["bytes_matrix"] == [[0, 354], [144, 0]]
@@ -76,6 +77,46 @@ def test_summary_fields():
     # layer 0: 5 + 2 every epoch; layer 1: 7 + (3, 4, 5) -> mean 11
     assert s["forward_rows_per_layer"] == [7.0, 11.0]
     json.dumps(s)  # the CLI prints it as JSON
+
+
+def _evaluated_records():
+    """:func:`_records` plus evaluation traffic: each epoch rank 0 sends rank 1 ``eval`` 6 B and
+    ``eval_fetch_resp`` 20 B, rank 1 sends rank 0 ``eval`` 6 B; epoch 2 is not evaluated."""
+    recs = _records()
+    for r in recs:
+        if r["type"] == "epoch" and r["epoch"] < 2:
+            peer = str(1 - r["rank"])
+            r["bytes_sent"][peer].update({"eval": 6, **({"eval_fetch_resp": 20} if r["rank"] == 0 else {})})
+    return recs
+
+
+def test_training_traffic_apart_from_evaluation_traffic():
+    recs = _evaluated_records()
+    res = RunResult(records=recs, status="done", world_size=2, cores=2, num_threads=1)
+    # the oracle from the record fields: purposes starting with "eval" are evaluation, the rest training
+    sent = [(r["rank"], int(q), purpose, n) for r in recs if r["type"] == "epoch"
+            for q, per in r["bytes_sent"].items() for purpose, n in per.items()]
+    want_eval = sum(n for *_, purpose, n in sent if purpose.startswith("eval"))
+    want_train = sum(n for *_, purpose, n in sent if not purpose.startswith("eval"))
+    assert (want_train, want_eval) == (354 + 144, 2 * (6 + 20 + 6))  # the training of _records, 2 evaluations
+    assert res.split_bytes() == {"train": want_train, "eval": want_eval}
+    assert res.total_bytes() == want_train + want_eval
+    assert res.total_bytes("train") == want_train and res.total_bytes("eval") == want_eval
+    s = res.summary()
+    assert (s["train_bytes"], s["eval_bytes"], s["total_bytes"]) == (want_train, want_eval, want_train + want_eval)
+    assert [(w["train_bytes"], w["eval_bytes"]) for w in s["workers"]] == [(354, 52), (144, 12)]
+    assert all(w["train_bytes"] + w["eval_bytes"] == w["bytes_sent"] for w in s["workers"])
+    assert s["train_bytes_matrix"] == [[0, 354], [144, 0]] and s["bytes_matrix"] == [[0, 406], [156, 0]]
+    assert res.bytes_matrix().tolist() == [[0, 406], [156, 0]]  # all traffic: the numpy form, unchanged
+    assert res.bytes_matrix(traffic="eval").tolist() == [[0, 52], [12, 0]]
+    assert res.bytes_matrix("halo_", traffic="train").tolist() == [[0, 330], [120, 0]]
+    df = res.bytes_frame()  # training traffic, labelled
+    assert df.index.name == "sender" and df.columns.name == "receiver" and list(df.columns) == [0, 1]
+    assert df.to_numpy().tolist() == [[0, 354], [144, 0]] and df.loc[1, 0] == 144
+    assert res.bytes_frame("eval").loc[0, 1] == 52 and res.bytes_frame("all").loc[0, 1] == 406
+    assert res.bytes_frame("all", "halo_bwd").to_numpy().tolist() == [[0, 30], [0, 0]]
+    with pytest.raises(ValueError, match="traffic must be one of train, eval, all"):
+        res.bytes_frame("training")
 
 
 def test_repr_is_short():

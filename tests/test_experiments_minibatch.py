@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dgnn_lab import datasets
+from dgnn_lab.experiments import studies
+from dgnn_lab.experiments.compare import ReportTable, TextProgress
 from dgnn_lab.experiments.studies import cache_sweep, minibatch_study, run_variants
+from dgnn_lab.train.api import make_config
 
 BASE = {"dataset": "csbm", "dataset_args": {"num_nodes": 400, "num_features": 8, "avg_degree": 6}, "workers": 2,
         "mode": "minibatch", "model": "sage", "fanouts": [4, 3], "batch_size": 40, "epochs": 2, "eval_every": 2,
         "timeout_s": 60}
+EVENTS: list[dict] = []  # the study's progress events
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """One launch: seed splits, caches (none, degree 0.3, degree 1.0) and pipelining, sharing the baseline."""
     return minibatch_study(BASE, cache_policies=("none", "degree"), cache_sizes=(0.3, 1.0),
-                           run_dir=str(tmp_path_factory.mktemp("study") / "run"))
+                           run_dir=str(tmp_path_factory.mktemp("study") / "run"), progress=EVENTS.append)
 
 
 def test_study_runs_every_variant_once_in_one_launch(study):
@@ -64,6 +70,43 @@ def test_cache_sweep_measures_traffic_and_never_changes_the_model(study):
     assert t.loc["degree 1", "cache_bytes"] > part["cache_bytes"] > 0
     # the cache changes where rows come from, not what is computed: same test accuracy
     assert t["test_acc"].nunique() == 1 and t["test_acc"].notna().all()
+
+
+def test_study_reports_progress_per_variant(study):
+    starts = [e["run"] for e in EVENTS if e["event"] == "start"]
+    assert starts == list(study.results)  # in the order they ran, each once
+    for i, name in enumerate(starts):
+        mine = [e for e in EVENTS if e.get("run") == name]
+        assert (mine[0]["index"], mine[0]["count"], mine[0]["epochs"]) == (i + 1, 5, 2)
+        assert [e["epoch"] for e in mine if e["event"] == "epoch"] == [1, 2]  # once per epoch
+        done = mine[-1]
+        assert done["event"] == "done" and done["status"] == "done" and done["elapsed_s"] > 0
+        assert "/epoch fetched" in done["line"] and "s/epoch loop" in done["line"]
+    assert EVENTS[-1] == {"event": "close"}
+
+
+def test_variant_progress_prints_a_line_per_variant_outside_a_kernel(study, capsys):
+    recs = study.results["degree 0.3"].records
+    cfgs = {"degree 0.3": make_config(BASE, cache="degree", cache_size=0.3)}
+    seen = []
+    hook = studies._VariantProgress(TextProgress("variants"), cfgs, 2, seen.append)
+    for r in recs:
+        hook(r)
+    hook.close("done")
+    assert seen == recs  # the caller's own on_record still sees every record
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("variants [1/1] degree 0.3: done in ")
+    assert "hit rate" in err[0] and "test acc" in err[0]
+
+
+def test_study_tables_display_readably_and_stay_numeric(study):
+    for t in (study.caches, study.pipeline, study.seed_split):
+        assert isinstance(t, ReportTable)
+        for text in (t._repr_html_(), repr(t)):
+            assert not re.search(r"\d[eE][+-]\d", text), text
+        assert t["bytes_fetched"].dtype == "float64" and t["loop_s"].dtype == "float64"
+    shown = study.caches._repr_html_()
+    assert f"{study.caches['bytes_fetched'].iloc[0]:,.0f}" in shown  # bytes with thousands separators
 
 
 def test_run_variants_rejects_variants_that_change_the_launch():

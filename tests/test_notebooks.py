@@ -1,4 +1,8 @@
-"""Every committed notebook: generated from its source, clean on disk, and runs end to end in smoke mode."""
+"""Every committed notebook: generated from its source, committed clean, and runs end to end in smoke mode.
+
+"Committed" means what git stores (:func:`tests.stored.stored_text`): a notebook a student ran and saved in place
+carries outputs on disk, which the checkout's nbstripout filter keeps out of git.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,12 @@ import pytest
 from dgnn_lab.settings import REPO_ROOT
 
 from .conftest import _shared_planetoid
+from .stored import stored_text
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 SOURCES = sorted((REPO_ROOT / "notebooks" / "src").glob("*.py"))
 #: What every committed notebook's metadata is, exactly (no widget state, no jupytext section).
-METADATA = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+METADATA = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
             "language_info": {"name": "python"}}
 
 
@@ -32,7 +37,7 @@ def _generator():
 
 
 def _code_cells(path):
-    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    return [c for c in json.loads(stored_text(path))["cells"] if c["cell_type"] == "code"]
 
 
 def test_there_are_notebooks():
@@ -53,7 +58,7 @@ def test_notebook_is_generated_from_its_source(path):
     source = REPO_ROOT / "notebooks" / "src" / f"{path.stem}.py"
     assert source.is_file(), f"{path.name} has no source {source.relative_to(REPO_ROOT)}"
     assert gen.target(source) == path
-    assert gen.build(source) == path.read_text(encoding="utf-8"), (
+    assert gen.build(source) == stored_text(path), (
         f"{path.name} differs from its source: edit {source.relative_to(REPO_ROOT)} and run "
         "`.venv/bin/python tools/notebooks.py`")
 
@@ -86,7 +91,7 @@ def test_generator_check_sees_a_stale_a_missing_and_an_orphan_notebook(tmp_path)
 def test_committed_without_outputs(path):
     import nbformat
 
-    nb = json.loads(path.read_text())
+    nb = json.loads(stored_text(path))
     nbformat.validate(nbformat.from_dict(nb))
     assert nb["metadata"] == METADATA, "exactly the kernelspec and language_info (no widget state, no jupytext)"
     kinds = [c["cell_type"] for c in nb["cells"]]
@@ -105,6 +110,7 @@ def test_committed_without_outputs(path):
 def notebook_env(tmp_path_factory, monkeypatch_module):
     """Smoke mode, and Cora/CiteSeer from a private copy when the shared files exist (else notebooks fall back)."""
     monkeypatch_module.setenv("DGNN_LAB_SMOKE", "1")
+    monkeypatch_module.setenv("DGNN_LAB_RUNS", str(tmp_path_factory.mktemp("nbruns-root")))
     src = _shared_planetoid()
     if src is not None:
         dst = tmp_path_factory.mktemp("nbdata")
@@ -126,7 +132,7 @@ def test_runs_in_smoke_mode(path, notebook_env):
     import nbclient
     import nbformat
 
-    nb = nbformat.read(path, as_version=4)
+    nb = nbformat.reads(stored_text(path), as_version=4)
     # Runs (and their run directories) land in a scratch copy of the notebooks folder, not in the checkout.
     workdir = notebook_env / path.stem
     workdir.mkdir()

@@ -158,9 +158,17 @@ def test_byte_kinds_and_purpose_groups():
     with pytest.raises(ValueError, match="bytes must be one of total, training, halo, got 'wire'"):
         R.counts_as("x", "wire")
     groups = {"halo_fwd/L1": "halo forward", "halo_bwd/L0": "halo backward", "halo_x": "halo",
-              "grad_allreduce": "gradient all-reduce", "eval": "evaluation", "metrics": "metrics",
-              "ps_push": "ps_push"}
+              "grad_allreduce": "gradient all-reduce", "eval": "evaluation", "eval_fetch_resp": "evaluation",
+              "eval_sample_req": "evaluation", "metrics": "metrics", "ps_push": "ps_push"}
     assert {p: R.purpose_group(p) for p in groups} == groups
+    # every purpose is of exactly one traffic: evaluation (eval, eval_*) or training (the rest, metrics too)
+    traffic = {"eval": "eval", "eval_fetch_resp": "eval", "eval_fetch_req": "eval", "eval_sample_resp": "eval",
+               "halo_fwd/L0": "train", "grad_allreduce": "train", "metrics": "train", "fetch_resp": "train",
+               "sample_req": "train", "ps_push": "train", "model_avg": "train"}
+    assert {p: R.traffic_of(p) for p in traffic} == traffic
+    assert R.check_traffic("eval") == "eval" and R.TRAFFIC == ("train", "eval", "all")
+    with pytest.raises(ValueError, match="traffic must be one of train, eval, all, got 'training'"):
+        R.check_traffic("training")
 
 
 def test_bytes_matrix_totals_and_per_epoch():
@@ -190,6 +198,42 @@ def test_bytes_matrix_totals_and_per_epoch():
                                                      "metrics": 16, "eval": 12, "ps_push": 400, "ps_pull": 240}
 
 
+def _sent_oracle(recs, *, evaluation: bool) -> int:
+    """Bytes sent, from the record fields: purposes starting with "eval" (or all the others)."""
+    return sum(n for r in recs if r["type"] == "epoch" for per in r.get("bytes_sent", {}).values()
+               for purpose, n in per.items() if purpose.startswith("eval") == evaluation)
+
+
+def test_training_traffic_apart_from_evaluation_traffic():
+    recs = ps_run()
+    # evaluation: rank 0 -> 1, 4 bytes on each of the 3 evaluated epochs; training: the other 1300 - 12
+    assert _sent_oracle(recs, evaluation=True) == 12 and _sent_oracle(recs, evaluation=False) == 1288
+    assert R.split_bytes(recs) == {"train": 1288, "eval": 12}
+    assert R.total_bytes(recs, traffic="train") == 1288 and R.total_bytes(recs, traffic="eval") == 12
+    assert R.total_bytes(recs, "halo_", traffic="train") == 600 and R.total_bytes(recs, "halo_", traffic="eval") == 0
+    assert R.training_bytes(recs) == 1288 - 16  # the protocol comparison's kind also leaves the metrics out
+    assert R.bytes_matrix(recs, traffic="train").tolist() == [[0, 480, 200], [168, 0, 200], [120, 120, 0]]
+    assert R.bytes_matrix(recs, traffic="eval").tolist() == [[0, 12, 0], [0, 0, 0], [0, 0, 0]]
+    assert (R.bytes_matrix(recs, traffic="train") + R.bytes_matrix(recs, traffic="eval")
+            == R.bytes_matrix(recs)).all()
+    first = R.epoch_records(recs)[0]  # rank 0, epoch 0: 174 sent, 4 of them eval
+    assert R.record_bytes(first, traffic="eval") == 4 and R.record_bytes(first, traffic="train") == 170
+    assert R.record_bytes(first, "recv", traffic="eval") == 0
+    with pytest.raises(ValueError, match="traffic must be one of"):
+        R.bytes_matrix(recs, traffic="evaluation")
+    # mini-batch: per record fetch 400 + ids 40 + sampling 24 for training, eval_fetch_resp 1000; 4 records
+    mb = minibatch_run()
+    assert R.split_bytes(mb) == {"train": 4 * 464, "eval": 4 * 1000}
+    assert R.split_bytes(mb) == {"train": _sent_oracle(mb, evaluation=False), "eval": _sent_oracle(mb, evaluation=True)}
+    assert R.split_bytes([]) == {"train": 0, "eval": 0}
+    df = R.bytes_frame(recs)  # training traffic, labelled
+    assert df.index.name == "sender" and df.columns.name == "receiver"
+    assert list(df.index) == [0, 1, 2] and list(df.columns) == [0, 1, 2]
+    assert df.loc[0, 1] == 480 and df.loc[2, 0] == 120 and int(df.to_numpy().sum()) == 1288
+    assert R.bytes_frame(recs, traffic="eval").loc[0, 1] == 12 and R.bytes_frame(recs, traffic="all").loc[0, 1] == 492
+    assert R.bytes_frame(recs, traffic="all", purpose_prefix="halo_bwd").loc[0, 1] == 40
+
+
 # ------------------------------------------------------------------------------------------- time
 
 def test_phase_totals_worker_totals_and_imbalance():
@@ -204,10 +248,12 @@ def test_phase_totals_worker_totals_and_imbalance():
     with pytest.raises(ValueError, match="epoch record from rank 2, but world_size is 2"):
         R.phase_totals(recs, 2)
     assert R.worker_totals(recs) == [
-        {"rank": 0, "compute_s": 4.0, "comm_s": 2.0, "wait_s": 1.0, "bytes_sent": 692, "bytes_recv": 288},
-        {"rank": 1, "compute_s": 12.0, "comm_s": 2.0, "wait_s": 2.0, "bytes_sent": 368, "bytes_recv": 600},
+        {"rank": 0, "compute_s": 4.0, "comm_s": 2.0, "wait_s": 1.0, "bytes_sent": 692, "bytes_recv": 288,
+         "train_bytes": 680, "eval_bytes": 12},
+        {"rank": 1, "compute_s": 12.0, "comm_s": 2.0, "wait_s": 2.0, "bytes_sent": 368, "bytes_recv": 600,
+         "train_bytes": 368, "eval_bytes": 0},
         {"rank": 2, "role": "server", "compute_s": 2.0, "comm_s": 1.0, "wait_s": 1.0, "bytes_sent": 240,
-         "bytes_recv": 400}]
+         "bytes_recv": 400, "train_bytes": 240, "eval_bytes": 0}]
     assert R.imbalance(recs) == 1.5  # 12 / mean(4, 12); the server's 2 s left out (else 12 / 6 = 2)
     assert R.imbalance([{"type": "epoch", "rank": 0, "epoch": 0, "compute_s": 0.0}]) is None
 
@@ -317,8 +363,8 @@ def test_minibatch_metrics_and_worker_sums():
         R.minibatch_metrics(minibatch_run()[:2])
     w = R.worker_totals(minibatch_run())
     assert w[0] == {"rank": 0, "compute_s": 2.0, "comm_s": 0.0, "wait_s": 0.0, "bytes_sent": 2928,
-                    "bytes_recv": 0, "sample_s": 1.0, "fetch_s": 0.5, "train_s": 2.0, "overlap_s": 0.25,
-                    "remote_rows_fetched": 20, "remote_requests": 4}
+                    "bytes_recv": 0, "train_bytes": 928, "eval_bytes": 2000, "sample_s": 1.0, "fetch_s": 0.5,
+                    "train_s": 2.0, "overlap_s": 0.25, "remote_rows_fetched": 20, "remote_requests": 4}
     assert w[1]["remote_rows_fetched"] == 40 and isinstance(w[1]["remote_requests"], int)
 
 
@@ -328,24 +374,30 @@ def test_summary_by_hand():
     s = R.summary(ps_run(), world_size=3, status="done", cores=2, num_threads=1, backend="gloo", elapsed_s=21.0,
                   run_dir="/tmp/run")
     workers = [
-        {"rank": 0, "compute_s": 4.0, "comm_s": 2.0, "wait_s": 1.0, "bytes_sent": 692, "bytes_recv": 288},
-        {"rank": 1, "compute_s": 12.0, "comm_s": 2.0, "wait_s": 2.0, "bytes_sent": 368, "bytes_recv": 600},
+        {"rank": 0, "compute_s": 4.0, "comm_s": 2.0, "wait_s": 1.0, "bytes_sent": 692, "bytes_recv": 288,
+         "train_bytes": 680, "eval_bytes": 12},
+        {"rank": 1, "compute_s": 12.0, "comm_s": 2.0, "wait_s": 2.0, "bytes_sent": 368, "bytes_recv": 600,
+         "train_bytes": 368, "eval_bytes": 0},
         {"rank": 2, "role": "server", "compute_s": 2.0, "comm_s": 1.0, "wait_s": 1.0, "bytes_sent": 240,
-         "bytes_recv": 400}]
+         "bytes_recv": 400, "train_bytes": 240, "eval_bytes": 0}]
     assert s == {
         "status": "done", "world_size": 3, "cores": 2, "num_threads": 1, "oversubscribed": True, "backend": "gloo",
         "epochs": 4, "train_loss": [1.0, 0.5, 1 / 3, 0.25], "epoch_seconds": [1.5, 5.0, 4.0, 2.5],
         "test_acc": 0.75, "best_val_acc": 0.8, "best_epoch": 1, "test_acc_at_best_val": 0.6, "workers": workers,
         "imbalance": 1.5, "cache_hit_rate": None, "bytes_matrix": [[0, 492, 200], [168, 0, 200], [120, 120, 0]],
-        "total_bytes": 1300, "halo_bytes": 600, "forward_rows_per_layer": [7.0, 11.5],
+        "train_bytes_matrix": [[0, 480, 200], [168, 0, 200], [120, 120, 0]],
+        "total_bytes": 1300, "train_bytes": 1288, "eval_bytes": 12, "halo_bytes": 600,
+        "forward_rows_per_layer": [7.0, 11.5],
         "grad_staleness": {"hist": {"0": 4, "1": 4}, "count": 8, "max": 1, "mean": 0.5},
         "staleness": {"hist": {"0": 28, "1": 12}, "count": 40, "max": 1, "mean": 0.3},
         "elapsed_s": 21.0, "run_dir": "/tmp/run"}
     json.dumps(s)
+    assert s["train_bytes"] + s["eval_bytes"] == s["total_bytes"] == _sent_oracle(ps_run(), evaluation=False) + 12
     empty = R.summary([], world_size=2)
     assert empty["epochs"] == 0 and empty["train_loss"] == [] and empty["test_acc"] is None
     assert empty["bytes_matrix"] == [[0, 0], [0, 0]] and empty["imbalance"] is None and empty["oversubscribed"] is None
     assert empty["staleness"] is None and empty["forward_rows_per_layer"] == []
+    assert empty["train_bytes"] == empty["eval_bytes"] == empty["total_bytes"] == 0
 
 
 # ------------------------------------------------------------------------------------------ tables

@@ -31,7 +31,8 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_unknown_dataset_and_missing_planetoid_files(capsys, tmp_path):
+def test_unknown_dataset_and_missing_planetoid_files(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DGNN_LAB_PLANETOID_URL", "http://127.0.0.1:9")  # offline, even on a machine that is not
     assert main(["train", "--dataset", "imagenet"]) == 2
     assert "unknown dataset 'imagenet'" in capsys.readouterr().err
     assert main(["train", "--dataset", "cora", "--data-root", str(tmp_path)]) == 2
@@ -54,6 +55,60 @@ def test_torchrun_launcher_writes_the_spec_and_prints_the_command(capsys, tmp_pa
     assert rc == 0 and "MASTER_ADDR" in text and "GLOO_SOCKET_IFNAME" in text
 
 # A real run through the CLI (--json keys, exit code, report) is tested on Cora in test_train_exact.py.
+
+
+def _split_summary(train_bytes: int, eval_bytes: int, eval_every: int = 1) -> dict:
+    cfg = {"model": "gcn", "layers": 2, "hidden": 16, "dataset": "cora", "partition": "metis",
+           "mode": "full-sync", "workers": 2, "eval_every": eval_every}
+    workers = [{"rank": i, "compute_s": 1.0, "comm_s": 0.5, "wait_s": 0.25, "bytes_sent": 10, "bytes_recv": 10,
+                "train_bytes": 7, "eval_bytes": 3} for i in range(2)]
+    return {"world_size": 2, "config": cfg, "workers": workers, "epochs": 2, "num_threads": 1, "cores": 2,
+            "train_bytes": train_bytes, "eval_bytes": eval_bytes, "total_bytes": train_bytes + eval_bytes,
+            "halo_bytes": 25_000_000, "bytes_matrix": [[0, 372_000_000], [0, 0]],
+            "train_bytes_matrix": [[0, 31_000_000], [0, 0]]}
+
+
+def test_report_shows_training_bytes_first_and_evaluation_bytes_apart():
+    from dgnn_lab.cli.train import report
+
+    lines = report(_split_summary(31_000_000, 341_000_000)).splitlines()
+    train = next(i for i, line in enumerate(lines) if line.startswith("train bytes"))
+    assert lines[train] == "train bytes   31 MB sent by all workers over the run for training"
+    assert lines[train + 1] == ("eval bytes    341 MB sent for evaluation (evaluated every 1 epoch); "
+                                "all traffic 372 MB")
+    assert lines[train + 2] == "halo bytes    25 MB of the training bytes (forward + backward, wire size)"
+    matrix = lines.index("training bytes sent (row = sender, column = receiver; evaluation traffic not included)")
+    assert "31 MB" in lines[matrix + 3] and "372 MB" not in "\n".join(lines[matrix:])  # training's matrix
+    header = next(line for line in lines if line.startswith("rank"))
+    assert header.index("train sent") < header.index("eval sent") < header.index("received")
+    assert lines[lines.index(header) + 2].split()[-6:] == ["7", "B", "3", "B", "10", "B"]  # rank 0
+    never = report(_split_summary(31_000_000, 0, eval_every=0))
+    assert "eval bytes    0 B sent for evaluation (never evaluated); all traffic 31 MB" in never
+
+
+@pytest.mark.slow
+def test_a_real_run_reports_training_and_evaluation_traffic_apart(capsys, tmp_path):
+    """2 workers, 3 full-graph epochs, evaluated every epoch: the --json split is exact, against the records."""
+    from dgnn_lab.cli.train import report
+    from dgnn_lab.dist import RunResult
+
+    rc = main(["train", "--dataset", "csbm", "--dataset-arg", "num_nodes=300", "--dataset-arg", "num_features=8",
+               "--workers", "2", "--epochs", "3", "--eval-every", "1", "--hidden", "8",
+               "--run-dir", str(tmp_path / "run"), "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    s = json.loads(out.out)
+    recs = RunResult.load(tmp_path / "run").records
+    sent = [(purpose, n) for r in recs if r.get("type") == "epoch" for per in r["bytes_sent"].values()
+            for purpose, n in per.items()]
+    want_eval = sum(n for purpose, n in sent if purpose.startswith("eval"))
+    assert s["eval_bytes"] == want_eval > 0 and s["train_bytes"] == sum(n for _, n in sent) - want_eval > 0
+    assert s["train_bytes"] + s["eval_bytes"] == s["total_bytes"] == sum(map(sum, s["bytes_matrix"]))
+    assert sum(map(sum, s["train_bytes_matrix"])) == s["train_bytes"] >= s["halo_bytes"] > 0
+    assert sum(w["train_bytes"] for w in s["workers"]) == s["train_bytes"]
+    assert all(w["train_bytes"] + w["eval_bytes"] == w["bytes_sent"] for w in s["workers"])
+    text = report(s)
+    assert text.index("train bytes ") < text.index("eval bytes ")
 
 
 def test_report_names_the_parameter_server_and_gradient_staleness():

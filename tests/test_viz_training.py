@@ -130,6 +130,36 @@ def test_heatmap_matches_matrix_and_labels():
     assert "oversubscribed" in fig.layout.title.text  # 3 workers on 2 cores
 
 
+def with_evaluation(records: list[dict], nbytes: int = 700) -> list[dict]:
+    """``records`` where every worker also sends each peer ``nbytes`` of ``eval`` and ``nbytes`` of
+    ``eval_fetch_resp`` each epoch (evaluation traffic)."""
+    out = json.loads(json.dumps(records))
+    for r in out:
+        if r["type"] == "epoch":
+            for per in r["bytes_sent"].values():
+                per.update({"eval": nbytes, "eval_fetch_resp": nbytes})
+    return out
+
+
+def test_heatmap_shows_training_traffic_and_names_the_evaluation_left_out():
+    plain = fake_run_records(3, epochs=2)
+    recs = with_evaluation(plain)
+    fig = vt.bytes_heatmap_figure(recs, cores=2)
+    train = vt.bytes_matrix(plain)  # the same run without its evaluation
+    np.testing.assert_array_equal(np.array(fig.data[0].z), train)
+    evaluation = 2 * 3 * 2 * 2 * 700  # 2 epochs x 3 workers x 2 peers x 2 purposes
+    assert f"{vt.format_bytes(train.sum())} in 2 epochs, training traffic" in fig.layout.title.text
+    assert f"evaluation's {vt.format_bytes(evaluation)} not shown" in fig.layout.title.text
+    every = vt.bytes_heatmap_figure(recs, cores=2, traffic="all")
+    np.testing.assert_array_equal(np.array(every.data[0].z), vt.bytes_matrix(recs))
+    assert "not shown" not in every.layout.title.text
+    only = np.array(vt.bytes_heatmap_figure(recs, traffic="eval").data[0].z)
+    assert only.sum() == evaluation and only[0, 1] == 2 * 2 * 700 and only.trace() == 0
+    assert "not shown" not in vt.bytes_heatmap_figure(plain, cores=2).layout.title.text  # nothing left out
+    with pytest.raises(ValueError, match="traffic must be one of"):
+        vt.bytes_heatmap_figure(recs, traffic="training")
+
+
 def test_timeline_last_epochs_aligned():
     recs = fake_run_records(2, epochs=5)
     fig = vt.timeline_figure(recs, last_epochs=2)

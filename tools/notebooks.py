@@ -8,6 +8,22 @@ from them, without outputs or execution counts and with a fixed kernelspec. Each
     .venv/bin/python tools/notebooks.py --check   # exit 1 naming each notebook that differs (or lacks a source)
 
 Users of the lab never need this: they open the .ipynb files.
+
+Checked exercises (nbgrader's convention, see ``dgnn_lab/course/exercises.py``) are two code cells::
+
+    # %% id="nb03-ex1" exercise="answer"
+    answer_1 = None  # your prediction, in bytes
+    ### BEGIN SOLUTION
+    answer_1 = 2 * halo_rows * 4 * hidden
+    ### END SOLUTION
+
+    # %% id="nb03-ex1-check" exercise="check" points=2
+    check_close(answer_1, measured, rel=0.05, what="halo bytes per epoch", unit="bytes")
+
+The line(s) before ``### BEGIN SOLUTION`` set the answer to a placeholder: the student edition keeps them and
+drops the region. The generator turns ``exercise``/``points`` into ``metadata.nbgrader`` (an autograded answer,
+an autograder test worth ``points``, default 1; grade_id = the cell id) and checks the rules: one solution region
+per answer, placeholder code before it, the check right after its answer and named ``<answer id>-check``.
 """
 
 from __future__ import annotations
@@ -19,12 +35,14 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from dgnn_lab.course.exercises import exercise_metadata
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SOURCES = NOTEBOOKS / "src"
 #: The notebook metadata every generated notebook carries (and nothing else: no jupytext section, no widgets).
 METADATA = {
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+    "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
     "language_info": {"name": "python"},
 }
 FORMAT = "py:percent"
@@ -46,6 +64,7 @@ def build(source: Path) -> str:
     nb = nbformat.v4.new_notebook()
     nb.metadata = nbformat.from_dict(METADATA)
     seen: set[str] = set()
+    headers = []
     for i, cell in enumerate(text.cells):
         meta = dict(cell.metadata)
         cell_id = meta.pop("id", None)
@@ -54,6 +73,16 @@ def build(source: Path) -> str:
         if cell_id in seen:
             raise ValueError(f"{source.name}: cell {i} repeats the id {cell_id!r}")
         seen.add(cell_id)
+        headers.append((cell_id, cell.cell_type, cell.source, meta))
+    try:
+        graded = exercise_metadata(headers)
+    except ValueError as e:
+        raise ValueError(f"{source.name}: {e}") from None
+    for i, (cell, (cell_id, _, _, meta)) in enumerate(zip(text.cells, headers, strict=True)):
+        meta.pop("exercise", None)
+        meta.pop("points", None)
+        if cell_id in graded:
+            meta["nbgrader"] = graded[cell_id]
         if cell.cell_type == "markdown":
             new = nbformat.v4.new_markdown_cell(cell.source, metadata=meta)
         elif cell.cell_type == "code":

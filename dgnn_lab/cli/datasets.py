@@ -11,14 +11,15 @@ def register(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list the datasets", description="List every dataset with its size "
                        "(synthetic ones at default parameters) and whether its files are on disk.")
     p.add_argument("--data-root", default=None, metavar="DIR",
-                   help="data root (default: $DGNN_LAB_DATA, else datasets/ in the checkout)")
+                   help="data root (default: $DGNN_LAB_DATA, else datasets/ in the checkout, else "
+                        "~/.cache/dgnn_lab/datasets)")
     add_json_flag(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from dgnn_lab.datasets import list_datasets
-    from dgnn_lab.settings import data_root
+    from dgnn_lab.settings import PLANETOID_URL_ENV, data_root, planetoid_url
 
     infos = list_datasets(args.data_root)
     if args.json:
@@ -30,5 +31,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ndata root: {data_root(args.data_root)}  (edges are directed: both directions of each link)")
     missing = [i.name for i in infos if not i.available]
     if missing:
-        print(f"not on disk: {', '.join(missing)}; see datasets/README.md for how to obtain them")
+        print(f"not on disk: {', '.join(missing)}; downloaded on first use from {planetoid_url()} "
+              f"(${PLANETOID_URL_ENV} overrides; offline, see datasets/README.md)")
     return 0

@@ -27,7 +27,10 @@ def run(args: argparse.Namespace) -> int:
     if not (nb_dir / args.notebook).exists():
         available = ", ".join(sorted(p.name for p in nb_dir.glob("*.ipynb"))) or "none"
         raise CLIError(f"no notebook {args.notebook!r} in {nb_dir}; available: {available}")
-    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={nb_dir}", args.notebook]
+    from dgnn_lab.notebook_git import POST_SAVE_HOOK
+
+    # The hook keeps `git status` clean for notebooks run and saved in place (see dgnn_lab.notebook_git).
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={nb_dir}", POST_SAVE_HOOK, args.notebook]
     if args.port:
         cmd.append(f"--port={args.port}")
     if args.no_browser:

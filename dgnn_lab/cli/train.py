@@ -242,15 +242,17 @@ def report(s: dict) -> str:
         rows.append([f"{w['rank']} (server)" if is_server else w["rank"], w.get("num_owned") or 0,
                      w.get("num_halo") or 0,
                      w["compute_s"] / epochs * 1e3, w["comm_s"] / epochs * 1e3, w["wait_s"] / epochs * 1e3,
-                     format_bytes(w["bytes_sent"]), format_bytes(w["bytes_recv"])])
-    lines.append("per worker (ms per epoch; bytes over the run)")
-    lines.append(table(rows, ["rank", "owned", "halo", "compute", "comm", "wait", "sent", "received"]))
+                     format_bytes(w.get("train_bytes")), format_bytes(w.get("eval_bytes")),
+                     format_bytes(w["bytes_recv"])])
+    lines.append("per worker (ms per epoch; bytes over the run: sent for training, sent for evaluation, "
+                 "received in all)")
+    lines.append(table(rows, ["rank", "owned", "halo", "compute", "comm", "wait", "train sent", "eval sent",
+                              "received"]))
     imb = s.get("imbalance")
     lines.append(f"imbalance     {imb:.3f} (max / mean compute time)" if imb else "imbalance     n/a")
     if cfg.get("mode") == "minibatch":
         lines.extend(_minibatch_lines(s, cfg, epochs))
-    lines.append(f"halo bytes    {format_bytes(s.get('halo_bytes'))} (forward + backward, wire size); all traffic "
-                 f"{format_bytes(s.get('total_bytes'))}")
+    lines.extend(traffic_lines(s, cfg))
     rows_l = s.get("forward_rows_per_layer") or []
     if rows_l:
         lines.append("halo rows     " + ", ".join(f"L{i}: {r:,.0f}" for i, r in enumerate(rows_l))
@@ -267,16 +269,30 @@ def report(s: dict) -> str:
         ages = ", ".join(f"{a}: {n:,}" for a, n in gs["hist"].items())
         lines.append(f"grad stale    gradients applied {gs['mean']:.2f} rounds late on average, at most {gs['max']} "
                      f"(bound {cfg.get('staleness')}; gradients by age {{{ages}}})")
-    m = s.get("bytes_matrix") or []
+    m = s.get("train_bytes_matrix") or []
     if m:
         lines.append("")
-        lines.append("bytes sent (row = sender, column = receiver)")
+        lines.append("training bytes sent (row = sender, column = receiver; evaluation traffic not included)")
         lines.append(table([[f"{i}", *[format_bytes(v) for v in row]] for i, row in enumerate(m)],
                            ["from\\to", *[str(j) for j in range(len(m))]]))
     if s.get("run_dir"):
         lines.append("")
         lines.append(f"run directory {s['run_dir']}")
     return "\n".join(lines)
+
+
+def traffic_lines(s: dict, cfg: dict) -> list[str]:
+    """The report's byte lines: training traffic first (the headline), evaluation traffic apart, then all
+    traffic and the halo share of training (``train_bytes + eval_bytes == total_bytes``: the summary's)."""
+    every = cfg.get("eval_every")
+    when = "" if every is None else (" (never evaluated)" if not every else
+                                     f" (evaluated every {every} epoch{'s' if every != 1 else ''})")
+    halo = s.get("halo_bytes")
+    return [f"train bytes   {format_bytes(s.get('train_bytes'))} sent by all workers over the run for training",
+            f"eval bytes    {format_bytes(s.get('eval_bytes'))} sent for evaluation{when}; all traffic "
+            f"{format_bytes(s.get('total_bytes'))}",
+            "halo bytes    0 B (no halo exchange in training)" if halo == 0 else
+            f"halo bytes    {format_bytes(halo)} of the training bytes (forward + backward, wire size)"]
 
 
 def _minibatch_lines(s: dict, cfg: dict, epochs: int) -> list[str]:
@@ -296,9 +312,10 @@ def _minibatch_lines(s: dict, cfg: dict, epochs: int) -> list[str]:
 
 def _torchrun(cfg, args: argparse.Namespace) -> int:
     """Write the worker spec and print the torchrun command (nothing is started here)."""
+    from dgnn_lab.settings import runs_root
     from dgnn_lab.train.api import write_torchrun_spec
 
-    run_dir = Path(cfg.run_dir or Path("runs") / time.strftime("torchrun-%Y%m%d-%H%M%S")).resolve()
+    run_dir = Path(cfg.run_dir or runs_root() / time.strftime("torchrun-%Y%m%d-%H%M%S")).resolve()
     try:
         spec_path = write_torchrun_spec(cfg, run_dir)
     except (ValueError, FileNotFoundError) as exc:

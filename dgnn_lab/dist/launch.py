@@ -42,6 +42,8 @@ from typing import Any
 
 import torch.distributed as dist
 
+from dgnn_lab.kernel_events import wait_for
+
 from .communicator import CommunicationError
 from .context import (
     RendezvousError,
@@ -93,8 +95,11 @@ def _signal_name(num: int) -> str:
 
 
 def _new_run_dir() -> Path:
+    """A fresh ``<runs root>/<date>-<time>-<id>`` (see :func:`dgnn_lab.settings.runs_root`)."""
+    from dgnn_lab.settings import runs_root
+
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path.cwd() / "runs" / f"{stamp}-{uuid.uuid4().hex[:6]}"
+    return runs_root() / f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 # ------------------------------------------------------------------------------------------ worker side
@@ -270,11 +275,9 @@ class RunHandle:
         """Block until the run ends and return its :class:`RunResult`. Raises :class:`WorkerError` if a
         worker failed, ``TimeoutError`` if ``timeout`` passes first (the run goes on). A KeyboardInterrupt
         while waiting stops the run (status ``interrupted``) and is re-raised."""
-        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            while not self._finished.wait(0.1):
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(f"run {self.run_dir.name} still running after {timeout:g} s")
+            if not wait_for(self._finished, timeout):  # in a notebook, Stop buttons keep working meanwhile
+                raise TimeoutError(f"run {self.run_dir.name} still running after {timeout:g} s")
         except KeyboardInterrupt:
             self.stop()
             raise

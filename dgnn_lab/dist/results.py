@@ -62,16 +62,34 @@ class RunResult:
         """Long format: one row per (epoch, rank, direction, peer, purpose) with its byte count."""
         return rec.bytes_table(self.records)
 
-    def bytes_matrix(self, purpose_prefix: str | None = None) -> np.ndarray:
-        """P x P int64 matrix of bytes sent over all epoch records: row = sender, column = receiver.
-        ``purpose_prefix`` (e.g. ``"halo_"``, ``"halo_fwd"``, ``"grad_allreduce"``) keeps matching purposes."""
-        return rec.bytes_matrix(self.records, self.world_size, purpose_prefix)
+    def bytes_matrix(self, purpose_prefix: str | None = None, *, traffic: str = "all") -> np.ndarray:
+        """P x P int64 array of bytes sent over all epoch records: row = sender, column = receiver.
+        ``purpose_prefix`` (e.g. ``"halo_"``, ``"halo_fwd"``, ``"grad_allreduce"``) keeps matching purposes;
+        ``traffic`` ``"train"`` or ``"eval"`` one side of :meth:`split_bytes` (default ``"all"``, both). To look
+        at, :meth:`bytes_frame` is the same labelled (and training traffic by default)."""
+        return rec.bytes_matrix(self.records, self.world_size, purpose_prefix, traffic=traffic)
+
+    def bytes_frame(self, traffic: str = "train", purpose_prefix: str | None = None) -> pd.DataFrame:
+        """Bytes sent over the run as a labelled P x P table: index ``sender``, columns ``receiver`` (ranks).
+        Training traffic by default; ``traffic="eval"`` the evaluation's, ``"all"`` both
+        (:func:`dgnn_lab.records.bytes_frame`)."""
+        return rec.bytes_frame(self.records, self.world_size, traffic, purpose_prefix)
+
+    def split_bytes(self) -> dict[str, int]:
+        """Bytes sent by every worker over the run, ``{"train": ..., "eval": ...}``: training traffic and
+        evaluation traffic (purposes ``eval``, ``eval_*``), summing to :meth:`total_bytes` exactly."""
+        return rec.split_bytes(self.records)
+
+    def total_bytes(self, traffic: str = "all") -> int:
+        """Bytes sent by every worker over the run: ``traffic="all"`` (default), ``"train"`` or ``"eval"``."""
+        return rec.total_bytes(self.records, traffic=traffic)
 
     # ----------------------------------------------------------------------------------- summary
     def summary(self) -> dict:
         """The generic part of ``dgnn-lab train --json`` (:func:`dgnn_lab.records.summary`): status, world size
         vs cores, per-epoch loss and time, accuracies, per-worker compute/comm/wait and bytes, the bytes
-        matrix, halo bytes, halo rows per forward layer, staleness, imbalance (max/mean compute time)."""
+        matrix, ``total_bytes`` = ``train_bytes`` + ``eval_bytes`` (training and evaluation traffic), halo bytes,
+        halo rows per forward layer, staleness, imbalance (max/mean compute time)."""
         return rec.summary(self.records, world_size=self.world_size, status=self.status, cores=self.cores,
                            num_threads=self.num_threads, backend=self.backend, elapsed_s=self.elapsed_s,
                            run_dir=self.run_dir)

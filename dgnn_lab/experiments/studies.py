@@ -18,6 +18,8 @@ and split into one :class:`~dgnn_lab.dist.RunResult` per variant, exactly as if 
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from dgnn_lab import records as rec
+from dgnn_lab.experiments.compare import EpochCounter, ReportTable, _emit, _sig, progress_sink
 from dgnn_lab.sampling.cache import CACHE_POLICIES, check_cache_fraction, check_cache_policy
 from dgnn_lab.train.api import entry_for, make_config
 from dgnn_lab.train.config import TrainConfig
@@ -61,11 +64,85 @@ def variants_worker(ctx, config: dict) -> dict:
     return {"variants": list(done)}
 
 
+def _variant_headline(records: list[dict]) -> str:
+    """A variant's headline figures in one line: test accuracy, feature bytes fetched, loop time, hit rate."""
+    m = rec.minibatch_metrics(records)
+    secs = m["loop_s"] if math.isfinite(m["loop_s"]) else m["epoch_s"]
+    parts = [f"test acc {m['test_acc']:.3f}" if m["test_acc"] is not None else "not evaluated",
+             f"{rec.format_bytes(m['bytes_fetched'])}/epoch fetched", f"{_sig(secs)} s/epoch loop"]
+    if m["cache_lookups"] and m["cache_lookups"] > 0:
+        parts.append(f"hit rate {m['hit_rate']:.2f}")
+    return " · ".join(parts)
+
+
+class _VariantProgress:
+    """``on_record`` hook of :func:`run_variants`: progress events per variant (``start`` at its first record,
+    ``epoch`` as every one of its workers finishes one, ``done`` once every rank reported ``variant_done``),
+    then the caller's own ``on_record``."""
+
+    def __init__(self, sink: Callable[[dict], Any], cfgs: Mapping[str, TrainConfig], world_size: int,
+                 on_record: Callable[[dict], Any] | None) -> None:
+        self.sink, self.cfgs, self.world_size, self.on_record = sink, cfgs, world_size, on_record
+        self.names = list(cfgs)
+        self._state: dict[str, dict] = {}
+
+    def __call__(self, record: dict) -> None:
+        name = record.get("variant")
+        if name in self.cfgs:
+            self._track(name, record)
+        if self.on_record is not None:
+            self.on_record(record)
+
+    def _track(self, name: str, record: dict) -> None:
+        st = self._state.get(name)
+        if st is None:
+            c = self.cfgs[name]
+
+            def on_epoch(n: int) -> None:
+                _emit(self.sink, {"event": "epoch", "run": name, "name": name, "epoch": n, "epochs": c.epochs})
+
+            st = self._state[name] = {"t0": time.monotonic(), "records": [], "ranks": set(), "finished": False,
+                                      "counter": EpochCounter(c.workers, on_epoch)}
+            _emit(self.sink, {"event": "start", "run": name, "name": name, "repeat": 0,
+                              "index": self.names.index(name) + 1, "count": len(self.names), "epochs": c.epochs})
+        if record.get("type") == "variant_done":
+            st["ranks"].add(record.get("rank"))
+            if len(st["ranks"]) >= self.world_size:
+                self._finish(name, "done")
+            return
+        st["records"].append(record)
+        st["counter"](record)
+
+    def _finish(self, name: str, status: str) -> None:
+        st = self._state[name]
+        if st["finished"]:
+            return
+        st["finished"] = True
+        try:
+            line = _variant_headline(st["records"]) if status == "done" else ""
+        except (ValueError, KeyError, TypeError):  # no epochs (failed early) or not a mini-batch variant
+            line = ""
+        _emit(self.sink, {"event": "done", "run": name, "name": name, "repeat": 0,
+                          "index": self.names.index(name) + 1, "count": len(self.names), "status": status,
+                          "elapsed_s": time.monotonic() - st["t0"], "line": line})
+
+    def close(self, status: str) -> None:
+        """The launch ended: variants that had not finished take its ``status``; the view closes."""
+        for name in list(self._state):
+            self._finish(name, status)
+        _emit(self.sink, {"event": "close"})
+
+
 def run_variants(base: TrainConfig | Mapping | None, variants: Mapping[str, Mapping[str, Any]], *,
-                 run_dir: str | None = None, on_record: Callable[[dict], Any] | None = None) -> dict:
+                 run_dir: str | None = None, on_record: Callable[[dict], Any] | None = None,
+                 progress: bool | Callable[[dict], Any] = True) -> dict:
     """Run ``base`` updated by each of ``variants`` (name -> field overrides) in one launch; returns
     ``{name: RunResult}`` in the order given. Every variant is validated before any process starts; all must
-    use the same number of workers, backend and threads. Raises the first worker failure (``WorkerError``)."""
+    use the same number of workers, backend and threads. Raises the first worker failure (``WorkerError``).
+
+    ``progress`` shows each variant while it trains: ``True`` a live bar per variant in a notebook (epochs
+    done, elapsed time, then its headline figures) or one line per variant on stderr elsewhere, ``False``
+    nothing, or a callable of the progress events (see :mod:`dgnn_lab.experiments.compare`)."""
     from dgnn_lab.dist import RunResult, launch
     from dgnn_lab.train.api import _prepare_dataset, _run_dir, prepare_run
 
@@ -99,10 +176,20 @@ def run_variants(base: TrainConfig | Mapping | None, variants: Mapping[str, Mapp
             c.partition_dir = plans[key]
         objects.update(c.by_value())
     spec = {"variants": [[n, entry_for(c), c.to_dict()] for n, c in cfgs.items()]}
-    handle = launch(ENTRY, spec, first.world_size, backend=first.backend, run_dir=rd,
-                    timeout_s=max(c.timeout_s for c in cfgs.values()),
-                    threads_per_worker=first.threads_per_worker, on_record=on_record, objects=objects)
-    whole = handle.wait()
+    sink = progress_sink(progress, what="variants",
+                         title=f"{len(cfgs)} variants in one launch of {first.world_size} processes")
+    hook = _VariantProgress(sink, cfgs, first.world_size, on_record) if sink is not None else None
+    try:
+        handle = launch(ENTRY, spec, first.world_size, backend=first.backend, run_dir=rd,
+                        timeout_s=max(c.timeout_s for c in cfgs.values()),
+                        threads_per_worker=first.threads_per_worker, on_record=hook or on_record, objects=objects)
+        whole = handle.wait()
+    except BaseException as e:
+        if hook is not None:
+            hook.close("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+        raise
+    if hook is not None:
+        hook.close(whole.status)
     out = {}
     for name, c in cfgs.items():
         recs = [r for r in whole.records if r.get("variant") == name or r.get("type") == "ready"]
@@ -123,18 +210,20 @@ def minibatch_metrics(result) -> dict:
 
 
 def _table(results: Mapping[str, Any], columns: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame([{"variant": name, **columns[name], **minibatch_metrics(r)} for name, r in results.items()])
+    # a ReportTable: numbers stay numbers, the display reads (no 5.299e+04)
+    return ReportTable([{"variant": name, **columns[name], **minibatch_metrics(r)} for name, r in results.items()])
 
 
 def cache_sweep(base: TrainConfig | Mapping | None, *, policies: Iterable[str] = CACHE_POLICIES,
-                sizes: Sequence[float] = (0.05, 0.1, 0.25, 0.5), run_dir: str | None = None) -> pd.DataFrame:
+                sizes: Sequence[float] = (0.05, 0.1, 0.25, 0.5), run_dir: str | None = None,
+                progress: bool | Callable[[dict], Any] = True) -> pd.DataFrame:
     """Train ``base`` (mode ``minibatch``) with every cache ``policy`` at every capacity in ``sizes`` (fractions
     of the remote candidate nodes; ``none`` once), all in one launch. One row per run: ``policy``,
     ``cache_size``, the :func:`minibatch_metrics` and ``bytes_saved`` (fraction of the no-cache run's feature
     bytes not fetched; NaN without a ``none`` run). Identical seeds everywhere, so the runs sample the same
     batches and differ only in where the rows come from."""
     variants, cols = _cache_variants(policies, sizes)
-    return _cache_table(run_variants(base, variants, run_dir=run_dir), cols)
+    return _cache_table(run_variants(base, variants, run_dir=run_dir, progress=progress), cols)
 
 
 def _cache_variants(policies: Iterable[str], sizes: Sequence[float]) -> tuple[dict, dict]:
@@ -160,12 +249,12 @@ def _cache_table(results: Mapping[str, Any], cols: Mapping[str, dict]) -> pd.Dat
 
 
 def pipeline_comparison(base: TrainConfig | Mapping | None, *, run_dir: str | None = None,
-                        results: dict | None = None) -> pd.DataFrame:
+                        results: dict | None = None, progress: bool | Callable[[dict], Any] = True) -> pd.DataFrame:
     """Train ``base`` (mode ``minibatch``) with pipelining off, then on, in one launch: one row each with the
     :func:`minibatch_metrics` and ``speedup`` = loop time off / loop time on (measured in the same launch).
     Pass a dict as ``results`` to get the two ``RunResult``s too (keys ``off``, ``on``)."""
     res = run_variants(base, {"off": {"mode": "minibatch", "pipeline": False},
-                              "on": {"mode": "minibatch", "pipeline": True}}, run_dir=run_dir)
+                              "on": {"mode": "minibatch", "pipeline": True}}, run_dir=run_dir, progress=progress)
     if results is not None:
         results.update(res)
     return _pipeline_table(res)
@@ -178,12 +267,14 @@ def _pipeline_table(res: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def seed_split_comparison(base: TrainConfig | Mapping | None, *, run_dir: str | None = None,
-                          results: dict | None = None) -> pd.DataFrame:
+                          results: dict | None = None,
+                          progress: bool | Callable[[dict], Any] = True) -> pd.DataFrame:
     """Train ``base`` (mode ``minibatch``) with the locality-aware (``local``) and the naive chunked
     (``chunk``) seed split in one launch: one row each (:func:`minibatch_metrics`, ``seeds_local``: the
     fraction of seeds a worker owns). ``results``, if a dict, receives the two ``RunResult``s."""
     res = run_variants(base, {"local": {"mode": "minibatch", "seed_split": "local"},
-                              "chunk": {"mode": "minibatch", "seed_split": "chunk"}}, run_dir=run_dir)
+                              "chunk": {"mode": "minibatch", "seed_split": "chunk"}}, run_dir=run_dir,
+                       progress=progress)
     if results is not None:
         results.update(res)
     return _split_table(res)
@@ -206,11 +297,13 @@ class MinibatchStudy:
 
 
 def minibatch_study(base: TrainConfig | Mapping | None, *, cache_policies: Iterable[str] = CACHE_POLICIES,
-                    cache_sizes: Sequence[float] = (0.1, 0.5), run_dir: str | None = None) -> MinibatchStudy:
+                    cache_sizes: Sequence[float] = (0.1, 0.5), run_dir: str | None = None,
+                    progress: bool | Callable[[dict], Any] = True) -> MinibatchStudy:
     """Seed splits, caches and pipelining in ONE launch: the tables of :func:`seed_split_comparison`,
     :func:`cache_sweep` and :func:`pipeline_comparison`, sharing one baseline run (``base`` with seed split
     ``local``, no cache, no pipelining), which appears in all three. Saves two launches' process start-up and
-    imports, which on a small machine cost more than a small run's training."""
+    imports, which on a small machine cost more than a small run's training. ``progress``: see
+    :func:`run_variants` (a bar, or a line on stderr, per variant while it trains)."""
     baseline = {"mode": "minibatch", "seed_split": "local", "cache": "none", "cache_size": 0.0, "pipeline": False}
     cache_variants, cache_cols = _cache_variants(cache_policies, cache_sizes)
     variants: dict[str, dict] = {"local": baseline, "chunk": {**baseline, "seed_split": "chunk"}}
@@ -218,7 +311,7 @@ def minibatch_study(base: TrainConfig | Mapping | None, *, cache_policies: Itera
         if name != "none":
             variants[name] = {**baseline, **over}
     variants["pipeline on"] = {**baseline, "pipeline": True}
-    res = run_variants(base, variants, run_dir=run_dir)
+    res = run_variants(base, variants, run_dir=run_dir, progress=progress)
     caches = {name: res["local" if name == "none" else name] for name in cache_variants}
     return MinibatchStudy(
         seed_split=_split_table({"local": res["local"], "chunk": res["chunk"]}),

@@ -49,17 +49,12 @@ def make_config(config: TrainConfig | dict | None = None, **kwargs: Any) -> Trai
 
 
 def _prepare_dataset(cfg: TrainConfig):
-    """Load the dataset once here: Planetoid files must be on disk before P workers each find out they are
-    not, PyG's one-time ``processed/`` files are written once (P workers processing a fresh copy at the same
-    time would read each other's half-written files), and the partitioner needs the graph."""
+    """Load the dataset once here, before any worker exists: missing Planetoid files are downloaded once (not
+    by P workers at the same time; offline, one ``FileNotFoundError`` says which files to put where), PyG's
+    one-time ``processed/`` files are written once (P workers processing a fresh copy at the same time would
+    read each other's half-written files), and the partitioner needs the graph."""
     from dgnn_lab import datasets
 
-    root = cfg.dataset_args.get("root")
-    info = next(i for i in datasets.list_datasets(root) if i.name == cfg.dataset)
-    if info.kind == "planetoid" and not info.available:
-        where = datasets.planetoid_raw_dir(cfg.dataset, root)
-        raise FileNotFoundError(f"dataset {cfg.dataset!r} is not on disk: its Planetoid files are missing from "
-                                f"{where}/ (pass root=... / --data-root, or set DGNN_LAB_DATA)")
     return datasets.load(cfg.dataset, **cfg.dataset_args)
 
 
@@ -109,8 +104,9 @@ def start(config: TrainConfig | dict | None = None, *, on_record: Callable[[dict
     from dgnn_lab.dist import launch
 
     cfg = make_config(config, **kwargs)
+    data = _prepare_dataset(cfg)  # before the run directory: a dataset that cannot be had leaves nothing behind
     rd = _run_dir(cfg)
-    prepare_run(cfg, rd)
+    prepare_run(cfg, rd, data)
     return launch(entry_for(cfg), cfg.to_dict(), cfg.world_size, backend=cfg.backend, run_dir=rd,
                   timeout_s=cfg.timeout_s, threads_per_worker=cfg.threads_per_worker, on_record=on_record,
                   objects=cfg.by_value())

@@ -4,8 +4,8 @@ and the accuracy/communication frontier.
 Each function takes ``runs``, a mapping ``name -> records`` (a finished run's ``records`` or
 ``Comparison.records()`` from :mod:`dgnn_lab.experiments.compare`), and returns a ``plotly.graph_objects.Figure``.
 A run keeps one colour in every figure. Bytes are those the communicator counted (wire size, after any
-sampling or compression); times are the workers' own clocks. For time and bytes per epoch broken down by phase
-and purpose, :func:`dgnn_lab.viz.training.comparison_figure` draws the same runs as bars.
+sampling or compression); times are the workers' own clocks. :func:`time_and_bytes_figure` draws time and
+bytes per epoch broken down by phase and purpose, side by side, training traffic apart from evaluation's.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import Any
 
 import plotly.colors as pc
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from dgnn_lab import records as rec
 from dgnn_lab.records import check_records, format_bytes, threads_of, world_size_of
 
 __all__ = ["BYTES", "METRICS", "accuracy_vs_bytes_figure", "accuracy_vs_time_figure", "frontier_figure",
-           "frontier_points", "pareto_front", "run_curves", "staleness_figure"]
+           "frontier_points", "pareto_front", "run_curves", "staleness_figure", "time_and_bytes_figure"]
 
 Record = Mapping[str, Any]
 METRICS = ("test_acc", "val_acc", "train_acc")
@@ -179,8 +180,7 @@ def frontier_figure(runs: Mapping[str, Iterable[Record]], *, metric: str = "test
             hovertemplate=(f"{p['name']}<br>{format_bytes(p['bytes_per_epoch'])} per epoch<br>{secs}"
                            "<br>%{y:.3f}<extra></extra>")))
     fig.update_layout(
-        title=_title(title, "filled: on the frontier (no run moves fewer bytes at higher accuracy); "
-                            "accuracy at the best validation epoch"),
+        title=_title(title, "filled: on the frontier · accuracy at the best validation epoch"),
         height=400, margin={"t": 80, "b": 50, "l": 60, "r": 20}, showlegend=False,
         xaxis_title=f"{_BYTES_LABELS[bytes]} bytes sent per epoch (all workers)", yaxis_title=_METRIC_LABELS[metric])
     if log_x:
@@ -207,4 +207,50 @@ def staleness_figure(runs: Mapping[str, Iterable[Record]], *, field: str = "stal
     fig.update_layout(title=_title(title, sub), barmode="group", height=340,
                       margin={"t": 80, "b": 50, "l": 60, "r": 20}, xaxis_title=xaxis_title or field,
                       yaxis_title="observations")
+    return fig
+
+
+_PHASE_COLORS = {"compute": "#4C78A8", "comm": "#F58518", "wait": "#E45756"}
+_PHASE_NAMES = {"compute": "compute", "comm": "communication", "wait": "waiting"}
+_GROUP_PALETTE = ["#72B7B2", "#EECA3B", "#FF9DA6", "#9D755D", "#54A24B", "#B279A2", "#79706E"]
+
+
+def time_and_bytes_figure(runs: Mapping[str, Iterable[Record]], *, cores: int | None = None,
+                          title: str = "Time and bytes per epoch") -> go.Figure:
+    """Two panels, one bar per run. Left, "time per epoch": seconds per epoch in compute / communication /
+    waiting, the mean over workers (y: seconds per epoch). Right, "bytes per epoch": bytes all workers sent
+    per epoch, stacked by purpose; the training traffic in colour, the evaluation's (purposes ``eval*``) on top,
+    hatched, so the two can be told apart. Epoch 0 is left out of both when a run has more than two (it pays
+    one-off costs; the subtitle says so). ``cores`` adds a note when a run had more busy threads than cores."""
+    runs = _check_runs(runs)
+    names = list(runs)
+    stats = {n: rec.per_epoch_means(recs) for n, recs in runs.items()}
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.2,
+                        subplot_titles=("time per epoch", "bytes per epoch"))
+    for k in rec.PHASES:
+        fig.add_trace(go.Bar(x=names, y=[stats[n][k] for n in names], name=_PHASE_NAMES[k], legendgroup="time",
+                             marker={"color": _PHASE_COLORS[k]},
+                             hovertemplate="%{x}: %{y:.4f} s " + _PHASE_NAMES[k] + " per epoch<extra></extra>"),
+                      row=1, col=1)
+    groups = sorted({g for s in stats.values() for g in s["bytes"]}, key=lambda g: (g == "evaluation", g))
+    for i, g in enumerate(groups):
+        evaluation = g == "evaluation"
+        fig.add_trace(go.Bar(
+            x=names, y=[stats[n]["bytes"].get(g, 0.0) for n in names], legendgroup="bytes",
+            name="evaluation (not training)" if evaluation else g,
+            marker={"color": "#BAB0AC" if evaluation else _GROUP_PALETTE[i % len(_GROUP_PALETTE)],
+                    **({"pattern": {"shape": "/"}} if evaluation else {})},
+            hovertemplate="%{x}: %{y:,.0f} bytes " + g + " per epoch<extra></extra>"), row=1, col=2)
+    notes = []
+    if any(s["skipped_epochs"] for s in stats.values()):
+        notes.append("epoch 0 left out")
+    over = _over_note(runs, cores)
+    if over:
+        notes.append(over)
+    fig.update_layout(title=_title(title, " · ".join(notes)), barmode="stack", height=480,
+                      margin={"t": 95, "b": 40, "l": 60, "r": 20},  # the legend below: both panels get the width
+                      legend={"orientation": "h", "y": -0.3, "yanchor": "top", "font": {"size": 11}})
+    fig.update_annotations(font={"size": 13})  # the subplot titles
+    fig.update_yaxes(title_text="seconds per epoch (mean over workers)", row=1, col=1)
+    fig.update_yaxes(title_text="bytes per epoch (all workers)", row=1, col=2)
     return fig

@@ -46,9 +46,9 @@ def balance_figure(stats: PartitionStats, *, height: int = 320) -> go.Figure:
         return "n/a" if x is None else f"{x:.2f}"
 
     fig.update_layout(
-        barmode="group", height=height, margin={"l": 50, "r": 10, "t": 50, "b": 40},
-        title=f"load per part / mean (max/mean: nodes {f(b['nodes'])}, edges {f(b['edges'])}, "
-              f"train {f(b['train'])})",
+        barmode="group", height=height, margin={"l": 50, "r": 10, "t": 70, "b": 40},
+        title=f"load per part / mean<br><sup>max/mean: nodes {f(b['nodes'])}, edges {f(b['edges'])}, "
+              f"train {f(b['train'])}</sup>",
         yaxis_title="relative to mean", legend={"orientation": "h", "y": -0.2}, uirevision="balance",
     )
     return fig
@@ -64,8 +64,8 @@ def boundary_heatmap(plan: PartitionPlan, *, height: int = 320) -> go.Figure:
         else None, hovertemplate="part %{y} sends %{z:,} rows to part %{x}<extra></extra>",
         colorbar={"title": "rows"}))
     fig.update_layout(
-        height=height, margin={"l": 50, "r": 10, "t": 50, "b": 40},
-        title=f"rows sent per layer (sender row, receiver column): {total:,} in all",
+        height=height, margin={"l": 50, "r": 10, "t": 70, "b": 40},
+        title=f"rows sent per layer: {total:,} in all<br><sup>sender row, receiver column</sup>",
         xaxis_title="receiver", yaxis_title="sender", yaxis_autorange="reversed", uirevision="heatmap",
     )
     return fig

@@ -169,11 +169,12 @@ def _phase_bars_spec(records: Iterable[Record], *, world_size: int | None = None
 
 
 def _bytes_heatmap_spec(records: Iterable[Record], *, world_size: int | None = None,
-                         cores: int | None = None, purpose_prefix: str | None = None) -> dict:
+                         cores: int | None = None, purpose_prefix: str | None = None,
+                         traffic: str = "train") -> dict:
     """The plain-dict spec of :func:`bytes_heatmap_figure`."""
     records = check_records(records)
     size = world_size_of(records, world_size)
-    m = bytes_matrix(records, size, purpose_prefix)
+    m = bytes_matrix(records, size, purpose_prefix, traffic=traffic)
     n_epochs = len(rec.epoch_numbers(records))
     text = [[format_bytes(v) for v in row] for row in m.tolist()]
     labels = _worker_labels(size)
@@ -182,7 +183,10 @@ def _bytes_heatmap_spec(records: Iterable[Record], *, world_size: int | None = N
         text=text, texttemplate="%{text}", colorscale=_BLUES, zmin=0,
         hovertemplate="%{y} %{x}: %{z:,} bytes<extra></extra>", colorbar={"title": {"text": "bytes"}},
     )]
-    what = f"purposes {purpose_prefix}*" if purpose_prefix else "all purposes"
+    what = f"{rec.TRAFFIC_LABELS[traffic]} traffic" + (f", purposes {purpose_prefix}*" if purpose_prefix else "")
+    left_out = rec.total_bytes(records, traffic="eval") if traffic == "train" else 0
+    if left_out:
+        what += f"; evaluation's {format_bytes(left_out)} not shown"
     extra = f"{format_bytes(m.sum())} in {n_epochs} epoch{'s' if n_epochs != 1 else ''}, {what}"
     layout = dict(
         title=_title("Bytes moved (sender row → receiver column)", size, cores, extra, threads_of(records)),
@@ -264,13 +268,15 @@ def phase_bars_figure(records: Iterable[Record], *, world_size: int | None = Non
 
 
 def bytes_heatmap_figure(records: Iterable[Record], *, world_size: int | None = None,
-                         cores: int | None = None, purpose_prefix: str | None = None) -> go.Figure:
+                         cores: int | None = None, purpose_prefix: str | None = None,
+                         traffic: str = "train") -> go.Figure:
     """``P x P`` heatmap of bytes sent, sender row (top = worker 0), receiver column, summed over epochs.
 
-    One heatmap trace whose ``z`` is :func:`bytes_matrix`; cell text in kB/MB.
+    One heatmap trace whose ``z`` is :func:`bytes_matrix` of ``traffic``: training traffic by default (the
+    title gives the evaluation's bytes, not drawn), ``"eval"`` or ``"all"``; cell text in kB/MB.
     """
     return go.Figure(_bytes_heatmap_spec(records, world_size=world_size, cores=cores,
-                                         purpose_prefix=purpose_prefix))
+                                         purpose_prefix=purpose_prefix, traffic=traffic))
 
 
 def timeline_figure(records: Iterable[Record], *, world_size: int | None = None, cores: int | None = None,

@@ -3,8 +3,9 @@
 The runs go through :func:`dgnn_lab.experiments.compare.compare`, so a configuration that already finished in the
 comparison's cache directory is re-opened instantly instead of retrained. While a run trains, the live
 :class:`~dgnn_lab.widgets.dashboard.Dashboard` shows it; when all are done, the comparison figures of
-:mod:`dgnn_lab.viz.comparison` (accuracy against bytes and time, the frontier) and the time/bytes bars of
-:func:`dgnn_lab.viz.training.comparison_figure` appear with the results table. **Stop** interrupts the
+:mod:`dgnn_lab.viz.comparison` (accuracy against bytes and time, the frontier, time and bytes per epoch) appear
+with the results table (training traffic as the headline bytes, evaluation traffic apart; with ``repeats`` the
+median time per epoch over the repeats and its range). **Stop** interrupts the
 running configuration and skips the rest. The runs happen in one background thread, so the cell that shows the
 comparator returns at once; :meth:`StrategyComparator.wait` blocks for the :class:`Comparison`.
 
@@ -24,15 +25,18 @@ import ipywidgets as W
 import pandas  # noqa: F401 - imported before any drawing thread (see dashboard.py)
 import plotly.graph_objects as go
 
+from dgnn_lab import records as rec
+from dgnn_lab.kernel_events import wait_for
 from dgnn_lab.viz import comparison as vc
-from dgnn_lab.viz.training import comparison_figure
 from dgnn_lab.widgets.dashboard import Dashboard, _in_kernel
 
 __all__ = ["StrategyComparator"]
 
 _FIGURE_NAMES = ("accuracy_vs_bytes", "accuracy_vs_time", "frontier", "time_and_bytes")
 _TABLE_COLUMNS = ("name", "status", "cached", "mode", "epochs", "test_acc_at_best_val", "test_acc",
-                  "halo_bytes_per_epoch", "training_bytes_per_epoch", "s_per_epoch", "wait_share")
+                  "train_bytes_per_epoch", "eval_bytes_per_epoch", "halo_bytes_per_epoch", "s_per_epoch",
+                  "s_per_epoch_min", "s_per_epoch_max", "too_wide_to_conclude", "wait_share", "processes",
+                  "threads_per_worker", "cores")
 
 
 class StrategyComparator:
@@ -41,16 +45,21 @@ class StrategyComparator:
     ``base`` is the config every choice starts from (dataset, workers, epochs, ...); ``choices`` the names
     offered (default: every preset, see :func:`dgnn_lab.experiments.compare.preset_names`) or a mapping
     ``{name: overrides}`` of your own; ``selected`` those ticked at first. ``root`` is the cache directory
-    (``runs/compare``). ``metric`` and ``bytes`` choose the figures' accuracy and byte counts.
+    (``runs/compare``). ``metric`` and ``bytes`` choose the figures' accuracy and byte counts. ``repeats``
+    trains each configuration that many times (see :func:`dgnn_lab.experiments.compare.compare`): pass 3 to
+    compare their time per epoch.
     """
 
     def __init__(self, base: Any = None, *, choices: Iterable[str] | Mapping[str, Any] | None = None,
                  selected: Iterable[str] | None = None, root: str | Path | None = None, reuse: bool = True,
                  static: bool | None = None, metric: str = "test_acc", bytes: str = "training",
-                 title: str | None = None) -> None:
+                 title: str | None = None, repeats: int = 1) -> None:
         from dgnn_lab.experiments import compare as tc
 
         self._tc = tc
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+        self.repeats = repeats
         vc._check_metric(metric)
         vc._check_bytes(bytes)
         self.metric, self.bytes = metric, bytes
@@ -134,7 +143,7 @@ class StrategyComparator:
         """Block until the comparison ends; returns the :class:`~dgnn_lab.experiments.compare.Comparison` (raises
         a run's error, ``TimeoutError`` after ``timeout`` s). An Interrupt while waiting stops the runs."""
         try:
-            if not self._finished.wait(timeout):
+            if not wait_for(self._finished, timeout):
                 raise TimeoutError(f"comparison still running after {timeout} s")
         except KeyboardInterrupt:
             self.stop()
@@ -153,8 +162,16 @@ class StrategyComparator:
             "accuracy_vs_bytes": vc.accuracy_vs_bytes_figure(runs, metric=self.metric, bytes=self.bytes),
             "accuracy_vs_time": vc.accuracy_vs_time_figure(runs, metric=self.metric, cores=cores),
             "frontier": vc.frontier_figure(runs, metric=self.metric, bytes=self.bytes),
-            "time_and_bytes": comparison_figure(runs, cores=cores, title="Time and bytes per epoch"),
+            "time_and_bytes": vc.time_and_bytes_figure(runs, cores=cores),
         }
+
+    def bytes_matrix(self, name: str | None = None, traffic: str = "train"):
+        """Bytes run ``name`` (default: the first) sent, as a labelled table: sender rows, receiver columns
+        (ranks); training traffic by default, ``traffic="eval"`` or ``"all"``. None before a comparison."""
+        if self.comparison is None or not self.comparison.results:
+            return None
+        return self.comparison.bytes_matrix(name if name is not None else next(iter(self.comparison.results)),
+                                            traffic)
 
     def table(self):
         """The results table's main columns (the full one is ``comparison.table``)."""
@@ -218,7 +235,7 @@ class StrategyComparator:
             self._static_handles["log"].update(_HTML(self._static_log()))
 
     def _work(self, todo: list[str]) -> None:
-        self.progress.max, self.progress.value = len(todo), 0
+        self.progress.max, self.progress.value = len(todo) * self.repeats, 0
         self.results.children = []
 
         def on_start(name: str, handle: Any) -> None:
@@ -233,19 +250,25 @@ class StrategyComparator:
 
         def on_done(name: str, result: Any, cached: bool) -> None:
             self._current = None
-            if self.dashboard is not None:
-                self.dashboard.finished.wait(10.0)
+            if self.dashboard is not None and not cached:
+                self.dashboard.finished.wait(60.0)  # its last frame, before the results are drawn
             s = result.summary()
             acc = s["test_acc_at_best_val"]
+            train = s.get("train_bytes", rec.training_bytes(result.records))
+            evaluation = s["total_bytes"] - train
             how = "loaded from cache" if cached else result.status
+            spe = rec.s_per_epoch(result.records)
             self._say(f"✓ <b>{html.escape(name)}</b>: {html.escape(how)} · test accuracy at best validation "
-                      f"{acc if acc is None else f'{acc:.3f}'} · {s['halo_bytes']:,} halo bytes")
+                      f"{acc if acc is None else f'{acc:.3f}'} · {rec.format_bytes(train)} training traffic"
+                      + (f" (+ {rec.format_bytes(evaluation)} evaluation)" if evaluation else "")
+                      + (f" · {spe:.4g} s/epoch" if spe is not None else ""))
             self.progress.value += 1
 
         try:
             self.comparison = self._tc.compare({n: self._choices[n] for n in todo}, self.base, root=self.root,
                                                reuse=self.reuse, on_start=on_start, on_done=on_done,
-                                               stop=self._stop, errors="record")
+                                               stop=self._stop, errors="record", repeats=self.repeats,
+                                               progress=False)  # the comparator is its own live view
             for name, e in self.comparison.errors.items():
                 self._say(f"<span style='color:#c00'>✗ <b>{html.escape(name)}</b> failed: "
                           f"{html.escape(self._tc._one_line(e))}</span>")
@@ -291,7 +314,9 @@ class StrategyComparator:
 
 
 def _table_html(table: Any) -> str:
-    return table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+    from dgnn_lab.experiments.compare import display_frame
+
+    return display_frame(table).to_html(index=False, na_rep="")  # 52,992 bytes, 0.02134 s: no 5.299e+04
 
 
 class _HTML:

@@ -31,6 +31,8 @@ import ipywidgets as W
 import pandas  # noqa: F401 - see below
 import plotly.graph_objects as go
 
+from dgnn_lab import records as rec
+from dgnn_lab.kernel_events import wait_for, widgets_can_render
 from dgnn_lab.viz import minibatch as vm
 from dgnn_lab.viz import training as vt
 
@@ -44,13 +46,9 @@ _END = object()
 
 
 def _in_kernel() -> bool:
-    """True inside a Jupyter kernel (where widgets can render), False in scripts and plain terminals."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython ships with ipykernel
-        return False
-    ip = get_ipython()
-    return ip is not None and getattr(ip, "kernel", None) is not None
+    """True inside a Jupyter kernel where widgets can render; False in scripts and plain terminals, and where
+    ``DGNN_LAB_WIDGETS=0`` (or Colab) asks for plain figures (:func:`dgnn_lab.kernel_events.widgets_can_render`)."""
+    return widgets_can_render()
 
 
 def _machine_cores() -> int:
@@ -74,11 +72,16 @@ class Dashboard:
     Display it by making it the last expression of a cell. ``static=None`` picks widgets inside a Jupyter
     kernel and plain figures elsewhere; ``static=True`` forces plain figures (updated about once a second
     in place when shown in a notebook).
+
+    The bytes shown (the headline and the bytes heatmap) are training traffic; the evaluation's (purposes
+    ``eval``, ``eval_*``) is given apart in the header. ``traffic="eval"`` or ``"all"`` shows that instead.
     """
 
     def __init__(self, source: Any, *, total_epochs: int | None = None, world_size: int | None = None,
                  cores: int | None = None, static: bool | None = None, max_fps: float = 10.0,
-                 last_epochs: int = 3, title: str | None = None, figure_width: int = 560) -> None:
+                 last_epochs: int = 3, title: str | None = None, figure_width: int = 560,
+                 traffic: str = "train") -> None:
+        self.traffic = rec.check_traffic(traffic)
         if not max_fps > 0:
             raise ValueError(f"max_fps must be > 0, got {max_fps}")
         if int(last_epochs) < 1:
@@ -158,9 +161,8 @@ class Dashboard:
             return None if deadline is None else max(deadline - time.monotonic(), 0.0)
 
         try:
-            while not self.finished.wait(0.1):
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(f"run still going after {timeout} s")
+            if not wait_for(self.finished, timeout):  # handles this notebook's clicks (Stop) meanwhile
+                raise TimeoutError(f"run still going after {timeout} s")
         except KeyboardInterrupt:
             self.stop()
             raise
@@ -249,7 +251,7 @@ class Dashboard:
             "curves": vt.FIGURE_SPECS["curves"](records, world_size=size, cores=cores,
                                                 total_epochs=self._total(records)),
             "phases": vt.FIGURE_SPECS["phases"](records, world_size=size, cores=cores),
-            "bytes": vt.FIGURE_SPECS["bytes"](records, world_size=size, cores=cores),
+            "bytes": vt.FIGURE_SPECS["bytes"](records, world_size=size, cores=cores, traffic=self.traffic),
             "timeline": vt.FIGURE_SPECS["timeline"](records, world_size=size, cores=cores,
                                                     last_epochs=self.last_epochs),
         }
@@ -437,7 +439,6 @@ class Dashboard:
             self.stop_button.description = "Stopped" if status in ("interrupted", "stopped") else "Finished"
 
     def _summary_text(self, records: list[dict]) -> str:
-        size = self._size(records)
         total = self._total(records)
         curves = vt.epoch_curves(records)
         parts = []
@@ -452,9 +453,21 @@ class Dashboard:
         if stamps:
             since = "launch" if records[0].get("type") == "run" else "the first record"  # launcher: at launch
             parts.append(f"{max(stamps) - min(stamps):.1f} s since {since}")
-        sent = int(vt.bytes_matrix(records, size).sum()) if records else 0
-        parts.append(f"{vt.format_bytes(sent)} sent between workers")
+        parts.extend(self._traffic_text(records))
         return " · ".join(parts) if parts else "waiting for the first records…"
+
+    def _traffic_text(self, records: list[dict]) -> list[str]:
+        """The headline bytes (training traffic by default) and, apart, the other traffic's."""
+        split = rec.split_bytes(records)
+        fb = vt.format_bytes
+        if self.traffic == "all":
+            return [f"{fb(split['train'] + split['eval'])} sent between workers (training {fb(split['train'])}"
+                    f" + evaluation {fb(split['eval'])})"]
+        other = "eval" if self.traffic == "train" else "train"
+        out = [f"{fb(split[self.traffic])} sent between workers for {rec.TRAFFIC_LABELS[self.traffic]}"]
+        if split[other]:
+            out.append(f"{rec.TRAFFIC_LABELS[other]}: {fb(split[other])} (not in the figures)")
+        return out
 
     def _summary_html(self, records: list[dict]) -> str:
         size, cores = self._size(records), self._cores(records)

@@ -166,9 +166,18 @@ class PartitionExplorer:
                              f"{html.escape(note)}")
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        from IPython.display import HTML, display
 
-        display(self.widget)
+        from dgnn_lab.widgets.dashboard import _in_kernel
+
+        if _in_kernel():
+            display(self.widget)
+            return
+        # No widget front end (DGNN_LAB_WIDGETS=0, Colab, nbconvert): the same figures for the current
+        # choice, as plain figures; change the choice in code (``explorer.method.value = "random"``).
+        display(HTML(f"{self.status.value}<br>{self.table.value}"))
+        for fw in (self.graph, self.balance, self.heatmap, self.halo):
+            display(go.Figure(fw))
 
 
 def _replace(fw: go.FigureWidget, fig: go.Figure) -> None:
