@@ -96,6 +96,23 @@ def _storage() -> list[Check]:
     return checks
 
 
+def _notebook_filter() -> Check:
+    """Whether notebooks run in place stay clean for git (the nbstripout filter ``make lab`` configures)."""
+    import subprocess
+
+    if not settings.in_checkout():
+        return Check("notebook git filter", "ok", "not a checkout: nothing to keep clean")
+    try:
+        out = subprocess.run(["git", "-C", str(settings.REPO_ROOT), "config", "filter.nbstripout.clean"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return Check("notebook git filter", "warn", "git not found", "install git, then `make git-filter`")
+    if out.returncode == 0 and "nbstripout" in out.stdout:
+        return Check("notebook git filter", "ok", "configured: saved outputs stay out of git")
+    return Check("notebook git filter", "warn", "not configured: a notebook run in place shows as changed",
+                 "make git-filter (make lab and make test do it)")
+
+
 def run_checks() -> Report:
     """Every check, in the order a person would fix them, as a :class:`Report` (a list that displays whole)."""
     install = "run `make lab` (or `pip install -e .`) in the checkout"
@@ -141,6 +158,7 @@ def run_checks() -> Report:
                                 "(plotly's FigureWidget needs it)"))
     checks.append(_free_port())
     checks.extend(_storage())
+    checks.append(_notebook_filter())
     checks.append(Check("smoke mode", "ok", f"{'on' if smoke_mode() else 'off'} ({SMOKE_ENV}="
                         f"{os.environ.get(SMOKE_ENV, '')!r}; on = smallest configurations, for tests)"))
     return Report(checks)

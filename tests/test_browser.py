@@ -147,37 +147,20 @@ CELL_TEXT_JS = """
 """
 
 
-def _git(repo, *args: str) -> str:
-    import subprocess
-
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
 def test_stop_under_run_all_then_save_leaves_git_clean(browser, tmp_path):
     """Run All on notebook 03; Stop on the first dashboard while later cells are queued ends that run
     "interrupted" within 5 s and the rest of the notebook still runs; saving it in place leaves git clean."""
-    import subprocess
-
-    from .stored import stored_text
+    from .stored import git, stored_text, throwaway_checkout
 
     if shutil.which("git") is None or shutil.which("make") is None:
         pytest.skip("git and make are needed for the in-place save check")
-    repo = tmp_path / "checkout"
-    (repo / "notebooks").mkdir(parents=True)
-    for name in (".gitattributes", ".gitignore", "Makefile"):
-        shutil.copy(REPO_ROOT / name, repo / name)
     import nbformat
 
     nb = nbformat.reads(stored_text(REPO_ROOT / "notebooks" / NOTEBOOK), as_version=4)
     cells = [c for c in nb.cells if FIRST_RUN_EPOCHS[0] in c.source]
     assert len(cells) == 1, "notebook 03's first run changed: update FIRST_RUN_EPOCHS"
     cells[0].source = cells[0].source.replace(*FIRST_RUN_EPOCHS)
-    nbformat.write(nb, repo / "notebooks" / NOTEBOOK)
-    _git(repo, "init", "-q")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "notebook")
-    subprocess.run(["make", "-s", "-C", str(repo), f"VENV={REPO_ROOT / '.venv'}", "git-filter"], check=True,
-                   capture_output=True)
+    repo = throwaway_checkout(tmp_path / "checkout", {NOTEBOOK: nbformat.writes(nb) + "\n"})
     env = {"DGNN_LAB_SMOKE": "1", "DGNN_LAB_RUNS": str(tmp_path / "runs")}
     shared = _shared_planetoid()
     if shared is not None:
@@ -220,7 +203,7 @@ def test_stop_under_run_all_then_save_leaves_git_clean(browser, tmp_path):
             disk = saved.read_text()
             assert '"output_type"' in disk, "JupyterLab's save did not write outputs"
             time.sleep(1.0)  # the post-save hook runs right after the write
-            assert _git(repo, "status", "--porcelain") == "", "git sees the saved notebook as changed"
+            assert git(repo, "status", "--porcelain") == "", "git sees the saved notebook as changed"
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / "notebook03_stop_failure.png"), full_page=False)
             raise

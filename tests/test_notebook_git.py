@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 
 import pytest
 
 from dgnn_lab.settings import REPO_ROOT
 
-from .stored import stored_text
+from .stored import git, stored_text, throwaway_checkout
 
 NOTEBOOK = "00_welcome.ipynb"
 
@@ -34,10 +33,6 @@ def _save_as_jupyterlab_does(nb, path) -> None:
     manager.save({"type": "notebook", "format": "json", "content": nb}, path.name)
 
 
-def _git(repo, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
 @pytest.mark.notebook
 def test_running_a_notebook_in_place_leaves_git_clean(tmp_path, monkeypatch):
     import nbclient
@@ -45,19 +40,9 @@ def test_running_a_notebook_in_place_leaves_git_clean(tmp_path, monkeypatch):
 
     if shutil.which("git") is None or shutil.which("make") is None:
         pytest.skip("git and make are needed to test the checkout's notebook filter")
-    repo = tmp_path / "checkout"
-    (repo / "notebooks").mkdir(parents=True)
-    for name in (".gitattributes", ".gitignore", "Makefile"):
-        shutil.copy(REPO_ROOT / name, repo / name)
     committed = stored_text(REPO_ROOT / "notebooks" / NOTEBOOK)
-    (repo / "notebooks" / NOTEBOOK).write_text(committed, encoding="utf-8")
-    _git(repo, "init", "-q")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "notebooks")
-    # The README's setup step, with this checkout's virtualenv (its stamps say it is installed).
-    subprocess.run(["make", "-s", "-C", str(repo), f"VENV={REPO_ROOT / '.venv'}", "git-filter"], check=True,
-                   capture_output=True, text=True)
-    assert "nbstripout" in _git(repo, "config", "filter.nbstripout.clean")
+    repo = throwaway_checkout(tmp_path / "checkout", {NOTEBOOK: committed})
+    assert "nbstripout" in git(repo, "config", "filter.nbstripout.clean")
 
     path = repo / "notebooks" / NOTEBOOK
     monkeypatch.setenv("DGNN_LAB_SMOKE", "1")
@@ -72,11 +57,11 @@ def test_running_a_notebook_in_place_leaves_git_clean(tmp_path, monkeypatch):
     assert any(c.get("outputs") for c in on_disk["cells"] if c["cell_type"] == "code"), "the run left no outputs"
     assert any(c.get("execution_count") for c in on_disk["cells"] if c["cell_type"] == "code")
 
-    assert _git(repo, "status", "--porcelain") == "", "git sees the run notebook as changed"
-    assert _git(repo, "diff") == ""
+    assert git(repo, "status", "--porcelain") == "", "git sees the run notebook as changed"
+    assert git(repo, "diff") == ""
     # What git would store for the run notebook is exactly what was committed.
     assert stored_text(path) == committed
     # A real edit still shows: the hook re-stats only entries whose cleaned content is unchanged.
     nb.cells[0].source += "\n\nmy note"
     _save_as_jupyterlab_does(nb, path)
-    assert _git(repo, "status", "--porcelain").strip() == "M notebooks/00_welcome.ipynb"
+    assert git(repo, "status", "--porcelain").strip() == "M notebooks/00_welcome.ipynb"
