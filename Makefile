@@ -45,7 +45,7 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.torch-installed
 # Notebooks run and saved in place stay clean for git: .gitattributes names the nbstripout filter, configured
 # here in this checkout's .git/config (never globally) with the keys JupyterLab adds on save. Not `required`, so
 # git keeps working if .venv is removed. Outside a git checkout (a tarball, Colab's copy) it does nothing.
-NBSTRIPOUT = "$(abspath $(BIN))/python" -m nbstripout
+NBSTRIPOUT = "$(abspath $(BIN))/python" -m nbstripout --keep-id
 NBSTRIPOUT_KEYS = metadata.language_info.codemirror_mode metadata.language_info.file_extension \
   metadata.language_info.mimetype metadata.language_info.nbconvert_exporter metadata.language_info.pygments_lexer \
   metadata.language_info.version cell.metadata.trusted metadata.toc metadata.varInspector

@@ -460,7 +460,7 @@ def choose(name: str, stand_in: dict, *, root: str | os.PathLike | None = None) 
             try:
                 load(name, root=root)
             except (OSError, RuntimeError, ValueError) as exc:  # offline: the loader says what to put where
-                reason = str(exc).splitlines()[0]
+                reason = str(exc).splitlines()[0].rstrip(".")
             else:
                 reason = None
         if reason is not None:

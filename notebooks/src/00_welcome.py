@@ -26,8 +26,7 @@
 # | **Execution model: mini-batch** | `05_minibatch_training` | sample / fetch / train pipelines, feature caching |
 # | **Communication protocol: less traffic** | `06_communication` | boundary sampling, quantisation, communication-free training |
 #
-# Notebooks that are not in `notebooks/` yet are still being written. Everything a notebook does is a call
-# into the `dgnn_lab` package, so the same experiment runs from the terminal (`dgnn-lab ...`) or a script.
+# Everything a notebook does is a call into the `dgnn_lab` package, so the same experiment runs from the terminal (`dgnn-lab ...`) or a script.
 
 # %% [markdown] id="c02"
 # ## Is this machine ready?
@@ -37,13 +36,11 @@
 # `warn` marks something optional (NCCL needs GPUs; without them the lab uses gloo on the CPU).
 
 # %% id="c03"
-import pandas as pd
-
 from dgnn_lab.doctor import healthy, run_checks
 
 checks = run_checks()
 print("ready" if healthy(checks) else "something required is missing: see the 'fix' column")
-pd.DataFrame([c.as_dict() for c in checks]).set_index("name")
+checks  # a table whose long cells wrap (nothing cut off)
 
 # %% [markdown] id="c04"
 # ## The datasets
@@ -53,6 +50,8 @@ pd.DataFrame([c.as_dict() for c in checks]).set_index("name")
 # (homophily) and how strongly features reveal the class, and a `powerlaw` graph whose hubs make workers unequal.
 
 # %% id="c05"
+import pandas as pd
+
 from dgnn_lab import datasets
 
 pd.DataFrame([d.as_dict() for d in datasets.list_datasets()]).set_index("name")

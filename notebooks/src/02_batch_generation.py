@@ -21,6 +21,7 @@ import torch
 from IPython.display import display
 
 from dgnn_lab import datasets
+from dgnn_lab.course import check_answered, check_close, check_true
 from dgnn_lab.sampling import ClusterGCNLoader, GraphSAINTRandomWalkSampler, LayerWiseLoader, NeighborLoader, to_blocks
 from dgnn_lab.sampling.experiments import compare_samplers, neighbourhood_growth, train_node_classifier
 from dgnn_lab.settings import smoke_mode
@@ -34,15 +35,12 @@ from dgnn_lab.viz.sampling import (
 
 SMOKE = smoke_mode()
 torch.set_num_threads(1)   # sampling is many small memory-bound ops: one thread is fastest and steadiest here
-available = {d.name for d in datasets.list_datasets() if d.available}
-if SMOKE:
-    print("Smoke mode: a small contextual SBM (1,500 nodes) stands in for Cora.")
-    data = datasets.load("csbm", num_nodes=1500, avg_degree=10, num_features=32)
-elif "cora" in available:
-    data = datasets.load("cora")
-else:
-    print("Cora is not available here (see `dgnn-lab datasets`): using a 10,000-node contextual SBM instead.")
-    data = datasets.load("csbm", num_nodes=10_000, avg_degree=10, num_features=32)
+# Cora, or (only when its files cannot be had) a contextual SBM; `choose` prints which, and why. Smoke mode
+# (the tests) never downloads and its stand-in is small: 1,500 nodes instead of 10,000.
+frag = datasets.choose("cora", {"dataset": "csbm", "dataset_args": {
+    "num_nodes": 1_500 if SMOKE else 10_000, "avg_degree": 10, "num_features": 32}})
+data = datasets.load(frag["dataset"], **frag["dataset_args"])
+MB_BATCH = 64  # seeds per step in the full vs mini-batch section
 print(data)
 
 # %% [markdown] id="c02"
@@ -70,6 +68,36 @@ print("nodes added per hop:", batch.num_sampled_nodes, " edges sampled per hop:"
 # %% id="c05"
 for i, b in enumerate(to_blocks(batch)):
     print(f"layer {i}: {b}")
+
+# %% [markdown] id="nb02-ex1-md"
+# ### Exercise 1 · The most nodes a batch can hold
+#
+# Without looking at any batch: `loader` draws batches of 64 seeds with `num_neighbors=[10, 5]`. What is the
+# largest number of nodes one batch can hold, seeds included, whatever the graph? The check compares your
+# bound with the lab's worst case (`neighbourhood_growth(...)["bound"]`, below) and measures every batch of an
+# epoch against it.
+#
+# <details><summary>Hint</summary>
+#
+# Hop 1 keeps at most 10 in-neighbours of each of the 64 seeds; hop 2 at most 5 of each node hop 1 added. In
+# the worst case no node is reached twice, so nothing is shared: add up the seeds and both hops.
+# </details>
+
+# %% id="nb02-ex1" exercise="answer"
+answer_1 = None  # the most nodes one batch of 64 seeds with fanouts [10, 5] can hold, seeds included
+### BEGIN SOLUTION
+answer_1 = 64 * (1 + 10 + 10 * 5)   # seeds, hop 1, hop 2; overlap can only make a batch smaller
+### END SOLUTION
+
+# %% id="nb02-ex1-check" exercise="check"
+bound = neighbourhood_growth(data, loader.input_nodes[:64], num_neighbors=[10, 5], repeats=1)["bound"].iloc[-1]
+check_close(answer_1, bound, what="most nodes a batch of 64 seeds with fanouts [10, 5] can hold", unit="nodes",
+            why="each seed adds at most 10 nodes at hop 1 and each of those at most 5 at hop 2: B (1 + 10 + 10 x 5)")
+sizes = [b.num_nodes for b in loader]
+check_true(max(sizes) <= answer_1, what="every batch of an epoch within your bound",
+           right=f"{len(sizes)} batches, the largest {max(sizes):,} nodes ({max(sizes) / answer_1:.0%} of the bound: "
+                 "neighbours shared by several seeds, and nodes with fewer neighbours than the fanout, keep it lower)",
+           wrong=f"a batch held {max(sizes):,} nodes, more than {answer_1:,}")
 
 # %% [markdown] id="c06"
 # ### One seed's computation tree
@@ -138,20 +166,47 @@ print(f"{float(where[torch.tensor(tree.global_id.values)].float().mean()):.0%} o
 # ## Full-batch vs mini-batch
 #
 # The same 2-layer GraphSAGE, trained single-process: one full-graph step per epoch, or one step per mini-batch of
-# training seeds (256 per batch) with fanouts `[10, 5]`. Mini-batches take many cheaper steps per epoch, so they
-# need far fewer epochs; evaluation is full-graph for both. Times are wall-clock on this machine: compare the
-# accuracy reached per second of training, not per epoch.
+# training seeds (`MB_BATCH = 64` per batch) with fanouts `[10, 5]`. Mini-batches take several cheaper steps per
+# epoch, so they need fewer epochs; evaluation is full-graph for both. Times are wall-clock on this machine:
+# compare the accuracy reached per second of training, not per epoch.
+
+# %% [markdown] id="nb02-ex2-md"
+# ### Exercise 2 · Steps per epoch
+#
+# Before the next cell trains: how many optimizer steps does one mini-batch epoch take? (The loader walks over
+# all training nodes once per epoch, `MB_BATCH` seeds per step; it keeps the last, smaller batch.) The check
+# compares your number with the `steps` the run counted in each epoch.
+#
+# <details><summary>Hint</summary>
+#
+# `int(data.train_mask.sum())` training nodes, cut into batches of `MB_BATCH`: round up, since the last batch
+# is kept even when it is not full (`math.ceil`, or `-(-a // b)`).
+# </details>
+
+# %% id="nb02-ex2" exercise="answer"
+answer_2 = None  # optimizer steps in one mini-batch epoch
+### BEGIN SOLUTION
+answer_2 = -(-int(data.train_mask.sum()) // MB_BATCH)   # ceil(training nodes / batch size)
+### END SOLUTION
 
 # %% id="c15"
 history = pd.concat([
     train_node_classifier(data, mode="full", epochs=3 if SMOKE else 60, seed=0),
-    train_node_classifier(data, mode="minibatch", num_neighbors=[10, 5], batch_size=256, epochs=2 if SMOKE else 6,
-                          seed=0),
+    train_node_classifier(data, mode="minibatch", num_neighbors=[10, 5], batch_size=MB_BATCH,
+                          epochs=2 if SMOKE else 6, seed=0),
 ])
 summary = history.groupby("mode").agg(steps=("steps", "sum"), train_s=("train_s", "sum"),
                                       final_test_acc=("test_acc", "last"), best_val_acc=("val_acc", "max"))
 display(summary.round(3))
 full_vs_minibatch_figure(history).show()
+
+# %% id="nb02-ex2-check" exercise="check"
+steps = history.loc[history["mode"] == "minibatch", "steps"]
+check_close(answer_2, int(steps.iloc[0]), what="optimizer steps per mini-batch epoch", unit="steps",
+            why=f"{int(data.train_mask.sum())} training nodes in batches of {MB_BATCH}, the last one partial: "
+                "ceil(training nodes / batch size), the same every epoch")
+check_true(bool((steps == steps.iloc[0]).all()), what="the same every epoch", right=f"{len(steps)} epochs alike",
+           wrong=f"steps per epoch varied: {steps.tolist()}")
 
 # %% [markdown] id="c16"
 # ## Other loaders, same shape
@@ -170,43 +225,44 @@ print("GraphSAINT:", sg.num_nodes, "nodes,", sg.edge_index.size(1), "edges, edge
       f"{float(sg.edge_norm.min()):.2f}..{float(sg.edge_norm.max()):.2f} from {saint.num_presamples} pre-samples")
 
 
-# %% [markdown] id="c18"
-# ## Exercise: check the fanout rule yourself
+# %% [markdown] id="nb02-ex3-md"
+# ### Exercise 3 · Check the fanout rule yourself
 #
 # Without replacement, hop 1 keeps exactly `min(deg(v), fanout)` in-neighbours of every seed `v`. Complete
-# `sampled_per_seed(batch)` so it returns, for each of the batch's seeds, how many hop-1 edges were sampled into it
-# (hint: the first `batch.num_sampled_edges[0]` edges are hop 1, and `batch.edge_index[1]` holds the local
-# destination). Run the next cell to check your answer.
+# `sampled_per_seed(batch)` so it returns, for each of the batch's seeds, how many hop-1 edges were sampled into
+# it. The check draws a batch of 16 seeds with fanouts `[10, 5]` and compares your counts with `min(deg, 10)`
+# from the graph, seed by seed.
+#
+# <details><summary>Hint</summary>
+#
+# The first `batch.num_sampled_edges[0]` edges of `batch.edge_index` are hop 1, and `batch.edge_index[1]` holds
+# their local destinations; the seeds are local ids `0 .. batch.batch_size - 1`. Count how often each seed appears
+# as a destination: `torch.bincount(..., minlength=batch.batch_size)`.
+# </details>
 
-# %% id="c19"
+# %% id="nb02-ex3" exercise="answer"
 def sampled_per_seed(batch):
-    # your code here: return a LongTensor of length batch.batch_size
-    return None
+    counts = None  # your code: a LongTensor of length batch.batch_size
+    ### BEGIN SOLUTION
+    hop1 = batch.edge_index[1, :batch.num_sampled_edges[0]]
+    counts = torch.bincount(hop1, minlength=batch.batch_size)
+    ### END SOLUTION
+    return counts
 
 
-# %% id="c20"
+# %% id="nb02-ex3-check" exercise="check"
 from dgnn_lab.graph import to_csr
 
-ex_loader = NeighborLoader(data, num_neighbors=[3, 2], batch_size=16, seed=1)
-ex_batch = next(iter(ex_loader))
-answer = sampled_per_seed(ex_batch)
-expected = to_csr(data.edge_index, data.num_nodes).degree()[ex_batch.n_id[:ex_batch.batch_size]].clamp(max=3)
-if answer is None:
-    print("Not solved yet: fill in sampled_per_seed above (solution below if you are stuck).")
-else:
-    assert torch.equal(torch.as_tensor(answer).long(), expected), f"expected {expected.tolist()}, got {answer}"
-    print("Correct: every seed kept min(deg, 3) neighbours.")
+ex_batch = next(iter(NeighborLoader(data, num_neighbors=[10, 5], batch_size=16, seed=1)))
+counts = check_answered(sampled_per_seed(ex_batch), what="sampled_per_seed(batch) returns None")
+expected = to_csr(data.edge_index, data.num_nodes).degree()[ex_batch.n_id[:ex_batch.batch_size]].clamp(max=10)
+counts = torch.as_tensor(counts).long()
+check_true(counts.shape == expected.shape and torch.equal(counts, expected), what="hop-1 edges per seed",
+           right=f"{expected.tolist()}: every seed kept min(deg, 10) neighbours",
+           wrong=f"you counted {counts.tolist()}, the batch holds {expected.tolist()} = min(deg, 10) per seed; "
+                 "count hop-1 edges only (the first num_sampled_edges[0]) by their destination")
 
 # %% [markdown] id="c21"
-# <details><summary>Solution</summary>
-#
-# ```python
-# def sampled_per_seed(batch):
-#     hop1 = batch.edge_index[1, :batch.num_sampled_edges[0]]
-#     return torch.bincount(hop1, minlength=batch.batch_size)
-# ```
-# </details>
-#
 # **Going further.** Try `replace=True` (every seed with neighbours gets exactly `fanout` draws), `[-1, -1]`
 # (full neighbourhoods: mini-batch training becomes exact), and the Cluster-GCN row with `clusters` from a
 # `"random"` partition instead of METIS: what happens to its error, and why?
