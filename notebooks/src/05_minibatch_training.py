@@ -155,7 +155,7 @@ step_summary(first.records).set_index("rank")[["steps", "sample_s", "fetch_s", "
 from dgnn_lab.experiments.studies import minibatch_study
 
 STUDY = {**base, "eval_every": base["epochs"]}  # the same training, evaluated after the first and the last epoch
-study = minibatch_study(STUDY, cache_sizes=(0.1, 0.5) if SMOKE else (0.05, 0.1, 0.25, 0.5))
+study = minibatch_study(STUDY, cache_sizes=(0.1, 0.25, 0.5) if SMOKE else (0.05, 0.1, 0.25, 0.5))
 study.seed_split.set_index("seed_split")[["rows_fetched", "bytes_fetched", "sample_bytes", "loop_s", "test_acc"]]
 
 # %% [markdown] id="nb05-ex2-md"
