@@ -1,4 +1,4 @@
-"""Real browser: JupyterLab + headless Debian Chromium (Playwright) run notebook 03 and show its dashboard.
+"""Real browser: JupyterLab + headless Chromium (Playwright) run notebook 03: Stop under Run All, dashboards, a save.
 
 Skips, saying why, where Playwright for Python or ``/usr/bin/chromium`` is missing (``apt-get install -y
 chromium``; a browser is never downloaded). The screenshot is kept under ``artifacts/browser/``.
@@ -48,74 +48,6 @@ def _dashboard_figures(figs: list[dict]) -> dict[str, dict]:
         if found:
             out[role] = found
     return out
-
-
-def test_notebook_03_dashboard_in_chromium(browser, tmp_path):
-    src = REPO_ROOT / "notebooks" / NOTEBOOK
-    if not src.exists():
-        pytest.fail(f"{src} is missing")
-    root = tmp_path / "notebooks"
-    root.mkdir()
-    shutil.copy(src, root / NOTEBOOK)  # runs and checkpoints land in the copy, not in the checkout
-    env = {"DGNN_LAB_SMOKE": "1"}
-    shared = _shared_planetoid()
-    if shared is not None:  # Cora from a private copy; without it the notebook falls back to csbm
-        shutil.copytree(shared / "Planetoid", tmp_path / "data" / "Planetoid")
-        env["DGNN_LAB_DATA"] = str(tmp_path / "data")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
-    marks = {}
-    with jh.jupyter_lab(root, tmp_path, env=env) as url:
-        marks["jupyter lab up"] = time.monotonic() - t0
-        page = browser.new_page(viewport={"width": 1800, "height": 1400})
-        try:
-            jh.open_notebook(page, url, NOTEBOOK)
-            marks["notebook open, kernel idle"] = time.monotonic() - t0
-            state = jh.run_all_cells(page, timeout_s=420)  # ~40 s on an idle 2-core machine
-            marks["all cells ran"] = time.monotonic() - t0
-            print(f"code cells finished at (s after run-all, by cell index): {state['finished_at']}")
-            print("kernel-side cell timing: " + "; ".join(
-                f"{c['index']}: {jh.cell_seconds(c):.1f} s" for c in state["cells"] if jh.cell_seconds(c) is not None))
-            errors = [(c["index"], c["errors"], c["source"]) for c in state["cells"] if c["errors"]]
-            assert not errors, f"cells raised in the browser: {errors}"
-            # The dashboards' last frames are drawn after their runs end (the later cells waited for that).
-            page.wait_for_function(
-                "() => Array.from(document.querySelectorAll('.dgnn-dashboard .js-plotly-plot'))"
-                ".filter(gd => gd.data && gd.data.some(t => t.type === 'heatmap')).length >= 2",
-                timeout=30_000, polling=250)
-            figs = _dashboard_figures(page.evaluate(jh.PLOTLY_FIGURES_JS, ".dgnn-dashboard .js-plotly-plot"))
-            assert set(figs) == {"bytes", "phases", "timeline", "curves"}, figs.keys()
-            for heat in figs["bytes"]:
-                z = heat["traces"][0]["z"]
-                assert len(z) >= 2 and all(len(row) == len(z) for row in z)
-                off_diag = sum(v for p, row in enumerate(z) for q, v in enumerate(row) if p != q)
-                assert off_diag > 0, f"no bytes between workers in {heat['title']}"
-                assert all(z[p][p] == 0 for p in range(len(z)))  # nothing is sent to oneself
-            for bars in figs["phases"]:
-                workers = bars["traces"][0]["x"]
-                assert len(workers) >= 2 and workers[0] == "worker 0"
-                assert sum(bars["traces"][0]["y"]) > 0  # measured compute time
-            assert any(len(f["traces"][0]["z"]) == 4 for f in figs["bytes"])  # the 4-worker run
-            assert any("oversubscribed" in f["title"] for f in figs["bytes"]) == (_cores() < 4)
-            curves = figs["curves"][0]["traces"][0]
-            assert curves["x"] and all(v is not None for v in curves["y"])  # a loss for every epoch
-            # Screenshots: each dashboard (2 workers, then 4), and the page around the first one.
-            dashboards = page.locator(".dgnn-dashboard")
-            assert dashboards.count() == 2
-            for i, name in enumerate(("notebook03_dashboard.png", "notebook03_dashboard_4workers.png")):
-                dashboards.nth(i).scroll_into_view_if_needed()
-                dashboards.nth(i).screenshot(path=str(ARTIFACTS / name))
-            dashboards.nth(0).scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "notebook03_page.png"), full_page=False)
-        except BaseException:
-            page.screenshot(path=str(ARTIFACTS / "notebook03_failure.png"), full_page=False)
-            raise
-        finally:
-            page.close()
-    marks["done"] = time.monotonic() - t0
-    print("browser test timings (s since start): " + ", ".join(f"{k} {v:.1f}" for k, v in marks.items()))
-    print(f"screenshots: {ARTIFACTS}/notebook03_dashboard.png, notebook03_dashboard_4workers.png, "
-          "notebook03_page.png")
 
 
 def _cores() -> int:
@@ -195,6 +127,35 @@ def test_stop_under_run_all_then_save_leaves_git_clean(browser, tmp_path):
             assert all(c["count"] is not None for c in state["cells"]), "later cells did not run"
             assert "status interrupted" in page.evaluate(CELL_TEXT_JS, "first = dash.wait()")
             assert page.locator(".dgnn-dashboard").count() == 2  # the 4-worker run after it ran as usual
+            # The dashboards' last frames are drawn after their runs end (the later cells waited for that).
+            page.wait_for_function(
+                "() => Array.from(document.querySelectorAll('.dgnn-dashboard .js-plotly-plot'))"
+                ".filter(gd => gd.data && gd.data.some(t => t.type === 'heatmap')).length >= 2",
+                timeout=30_000, polling=250)
+            figs = _dashboard_figures(page.evaluate(jh.PLOTLY_FIGURES_JS, ".dgnn-dashboard .js-plotly-plot"))
+            assert set(figs) == {"bytes", "phases", "timeline", "curves"}, figs.keys()
+            for heat in figs["bytes"]:
+                z = heat["traces"][0]["z"]
+                assert len(z) >= 2 and all(len(row) == len(z) for row in z)
+                off_diag = sum(v for p, row in enumerate(z) for q, v in enumerate(row) if p != q)
+                assert off_diag > 0, f"no bytes between workers in {heat['title']}"
+                assert all(z[p][p] == 0 for p in range(len(z)))  # nothing is sent to oneself
+            for bars in figs["phases"]:
+                workers = bars["traces"][0]["x"]
+                assert len(workers) >= 2 and workers[0] == "worker 0"
+                assert sum(bars["traces"][0]["y"]) > 0  # measured compute time
+            assert any(len(f["traces"][0]["z"]) == 4 for f in figs["bytes"])  # the 4-worker run
+            assert any("oversubscribed" in f["title"] for f in figs["bytes"]) == (_cores() < 4)
+            for f in figs["curves"]:  # a loss for every epoch drawn, the interrupted run's included
+                assert f["traces"][0]["x"] and all(v is not None for v in f["traces"][0]["y"])
+            # Screenshots: each dashboard (2 workers, then 4), and the page around the first one.
+            dashboards = page.locator(".dgnn-dashboard")
+            assert dashboards.count() == 2
+            for i, name in enumerate(("notebook03_dashboard.png", "notebook03_dashboard_4workers.png")):
+                dashboards.nth(i).scroll_into_view_if_needed()
+                dashboards.nth(i).screenshot(path=str(ARTIFACTS / name))
+            dashboards.nth(0).scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "notebook03_page.png"), full_page=False)
             page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
             saved = repo / "notebooks" / NOTEBOOK
             deadline = time.monotonic() + 30
