@@ -103,12 +103,12 @@ class _ShellPump:
         parent, ident = k.get_parent("shell"), k._get_shell_context_var(k._shell_parent_ident)
         coro = k.dispatch_shell(msg, subshell_id=None, concurrent=True)
         try:
-            coro.send(None)  # a comm handler runs to completion without awaiting anything
+            pending = coro.send(None)  # a comm handler runs to completion without awaiting anything
         except StopIteration:
             pass
-        else:  # it awaited: it cannot finish while this thread waits, so let the kernel finish it later
+        else:  # it awaited: it cannot finish while this thread waits, so let the kernel's loop finish it
             log.debug("a comm message awaited during wait_for; finishing it after the cell")
-            self.loop.create_task(_finish(coro))
+            self.loop.create_task(_finish(coro, pending))
         finally:
             k.set_parent(ident, parent, channel="shell")
 
@@ -120,8 +120,17 @@ class _ShellPump:
         self.deferred.clear()
 
 
-async def _finish(coro: Any) -> None:
-    await coro
+async def _finish(coro: Any, pending: Any) -> None:
+    """Drive a coroutine that yielded ``pending`` (an asyncio future) on, from the event loop."""
+    while True:
+        try:
+            await pending
+        except Exception:  # noqa: BLE001 - the coroutine reads the future's outcome itself when resumed
+            pass
+        try:
+            pending = coro.send(None)
+        except StopIteration:
+            return
 
 
 def wait_for(event: threading.Event, timeout: float | None = None, *, interval: float = 0.1) -> bool:
