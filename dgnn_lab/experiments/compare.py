@@ -325,14 +325,10 @@ class ReportTable(pd.DataFrame):
 
 # -------------------------------------------------------------------------------------------------- rows
 
-def _split_bytes(result: RunResult, s: dict) -> tuple[int, int]:
+def _split_bytes(s: dict) -> tuple[int, int]:
     """(training, evaluation) traffic of a run: the summary's ``train_bytes`` / ``eval_bytes`` (evaluation:
     purposes starting with ``eval``; the two sum to ``total_bytes``)."""
-    train, ev = s.get("train_bytes"), s.get("eval_bytes")
-    if train is None or ev is None:  # a records module without the split: all but evaluation and metrics
-        train = rec.training_bytes(result.records)
-        ev = int(s["total_bytes"]) - train
-    return int(train), int(ev)
+    return int(s["train_bytes"]), int(s["eval_bytes"])
 
 
 def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
@@ -357,7 +353,7 @@ def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
     s = result.summary()
     cfg = result.config or {}
     recs = result.records
-    train, ev = _split_bytes(result, s)
+    train, ev = _split_bytes(s)
     n_epochs = max(len(rec.epoch_numbers(recs)), 1)
     row = {
         "name": name, "mode": cfg.get("mode"), "sync": cfg.get("sync"), "quantize": cfg.get("quantize"),
@@ -464,11 +460,7 @@ class Comparison:
         if name not in self.results:
             raise ValueError(f"no finished run named {name!r}; runs: {', '.join(self.results) or 'none'}")
         r = self.results[name]
-        if hasattr(rec, "bytes_frame"):
-            return rec.bytes_frame(r.records, r.world_size, traffic, purpose_prefix)
-        m = rec.bytes_matrix(r.records, r.world_size, purpose_prefix)  # pragma: no cover - older records.py
-        ranks = range(len(m))
-        return pd.DataFrame(m, index=pd.Index(ranks, name="sender"), columns=pd.Index(ranks, name="receiver"))
+        return rec.bytes_frame(r.records, r.world_size, traffic, purpose_prefix)
 
     def timing_note(self) -> str:
         """One sentence on what the time columns mean for this comparison (shown under the table)."""
@@ -615,7 +607,7 @@ def headline(records: list[dict]) -> str:
     training (and evaluation) traffic per epoch."""
     n = max(len(rec.epoch_numbers(records)), 1)
     total = rec.total_bytes(records)
-    train = rec.split_bytes(records)["train"] if hasattr(rec, "split_bytes") else rec.training_bytes(records)
+    train = rec.split_bytes(records)["train"]
     acc, spe = rec.test_acc_at_best_val(records), rec.s_per_epoch(records)
     parts = [f"test acc {acc:.3f} at best val" if acc is not None else "not evaluated",
              f"{_sig(spe)} s/epoch" if spe is not None else "untimed",
@@ -748,7 +740,7 @@ def _train(cfg: TrainConfig, run_dir: Path, name: str, label: str, sink: Callabl
 def _run_row(name: str, repeat: int, result: RunResult, cached: bool) -> dict:
     recs = result.records
     total = rec.total_bytes(recs)
-    train = rec.split_bytes(recs)["train"] if hasattr(rec, "split_bytes") else rec.training_bytes(recs)
+    train = rec.split_bytes(recs)["train"]
     return {"name": name, "repeat": repeat, "status": result.status, "cached": cached,
             "s_per_epoch": rec.s_per_epoch(recs), "test_acc_at_best_val": rec.test_acc_at_best_val(recs),
             "train_bytes": train, "eval_bytes": total - train, "total_bytes": total, "elapsed_s": result.elapsed_s,
