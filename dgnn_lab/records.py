@@ -39,7 +39,12 @@ counted at the communicator), rows (``*rows*``: feature or embedding rows), frac
     ``eval_*``), events ``[[phase, t0, t1], ...]`` (seconds since the epoch's start; phase ``compute``,
     ``comm`` or ``wait``), loss (the global mean training loss; local SGD: this worker's own, with
     ``global_loss`` at averaging epochs), train_acc / val_acc / test_acc (global; None when the epoch was not
-    evaluated), peak_mem_bytes (CUDA max allocated, else the process's peak RSS).
+    evaluated), peak_mem_bytes (CUDA max allocated, else the process's peak RSS), cpu_s (the process's CPU
+    seconds in the epoch, all its threads: beside epoch_s it tells work from waiting for a core), work (the
+    epoch's training work counted exactly, :data:`WORK_KEYS`: ``rows`` and ``edges`` per layer (rows whose
+    aggregate the worker computed, graph edges it aggregated; mini-batch: summed over steps), halo_rows_sent /
+    halo_rows_recv (forward rows through the communicator: :data:`FORWARD_ROW_PREFIXES`), mini-batch
+    sampled_nodes / sampled_edges; evaluation work is not counted).
     Halo protocols (full-graph): fwd_rows ``{layer: rows}`` (halo rows this worker sent in the forward),
     staleness_hist ``{age in epochs: rows}`` (age of the halo rows its layers aggregated, all layers),
     staleness (their mean age; None without halo rows), skipped_blocks (bounded staleness: blocks not resent).
@@ -106,13 +111,14 @@ __all__ = [
     "PHASES", "RECORD_TYPES", "TRAFFIC", "TRAFFIC_LABELS",
     "age_histogram", "best_val", "bytes_by_epoch", "bytes_by_purpose", "bytes_frame", "bytes_matrix",
     "bytes_per_epoch", "bytes_table", "cache_hit_rate", "check_bytes_kind", "check_records", "check_traffic",
-    "cores_of", "counts_as", "epoch_curves",
+    "FORWARD_ROW_PREFIXES", "WORK_KEYS", "cores_of", "counts_as", "cpu_imbalance", "epoch_curves", "epoch_work",
     "epoch_numbers", "epoch_record", "epoch_records", "epoch_seconds", "epoch_table", "field_counts", "field_total",
     "format_bytes", "forward_rows_per_layer", "grad_staleness", "halo_bytes", "halo_staleness", "imbalance",
     "last_value", "local_seed_share", "median", "minibatch_metrics", "oversubscribed", "per_epoch_means",
     "phase_totals", "purpose_group", "record_bytes", "records_by_epoch", "s_per_epoch", "server_epoch_records",
     "server_ranks", "split_bytes", "staleness_summary", "summary", "test_acc_at_best_val", "threads_of",
-    "total_bytes", "traffic_of", "training_bytes", "wait_share", "worker_epoch_records", "worker_totals",
+    "total_bytes", "traffic_of", "training_bytes", "wait_share", "work_imbalance", "work_totals",
+    "worker_epoch_records", "worker_totals",
     "world_size_of",
 ]
 
@@ -140,6 +146,11 @@ NOT_TRAINING = (EVAL_PREFIX, _METRICS)
 TRAFFIC = ("train", "eval", "all")
 #: How reports and figures name each traffic.
 TRAFFIC_LABELS = {"train": "training", "eval": "evaluation", "all": "training + evaluation"}
+#: The keys of an epoch record's ``work`` (per-layer lists for rows and edges, integers for the rest).
+WORK_KEYS = ("rows", "edges", "halo_rows_sent", "halo_rows_recv", "sampled_nodes", "sampled_edges")
+#: Purposes whose rows are the forward pass's halo: edge-cut halo rows, vertex-cut broadcasts and partial-sum
+#: reductions, mini-batch remote feature rows.
+FORWARD_ROW_PREFIXES = ("halo_fwd/", "halo_reduce/", "fetch_resp")
 _STAT_KEYS = ("compute_s", "comm_s", "wait_s", "bytes_sent", "bytes_recv", "events")
 _NOT_COLUMNS = ("type", "time", "bytes_sent", "bytes_recv", "events")
 
@@ -174,6 +185,16 @@ def epoch_record(epoch: int, epoch_s: float, stats: Mapping | None, **fields: An
         rec["prefetch_comm_s"] = sum(float(f.get("comm_s") or 0.0) for f in forks)
         rec["prefetch_wait_s"] = sum(float(f.get("wait_s") or 0.0) for f in forks)
     return rec
+
+
+def epoch_work(work: Mapping | None, rows: Mapping[str, Any]) -> dict:
+    """An epoch record's ``work``: the execution model's counts plus, unless it gave them, the forward halo
+    rows sent and received, from the communicator's ``{purpose: [sent, received]}`` row counts."""
+    out = {k: (list(v) if isinstance(v, (list, tuple)) else int(v)) for k, v in (work or {}).items()}
+    fwd = [v for p, v in rows.items() if p.startswith(FORWARD_ROW_PREFIXES)]
+    out.setdefault("halo_rows_sent", sum(int(v[0]) for v in fwd))
+    out.setdefault("halo_rows_recv", sum(int(v[1]) for v in fwd))
+    return out
 
 
 def check_records(records: Iterable[Record]) -> list[Record]:
@@ -497,8 +518,10 @@ def phase_totals(records: Iterable[Record], world_size: int | None = None) -> di
 
 def worker_totals(records: Iterable[Record], world_size: int | None = None) -> list[dict]:
     """Per process (rank 0 .. P-1): ``rank``, ``role: "server"`` for a parameter server, compute_s, comm_s,
-    wait_s, bytes_sent, bytes_recv summed over its epochs, its sent bytes split (:func:`split_bytes`) into
-    train_bytes + eval_bytes (== bytes_sent), and the :data:`MINIBATCH_SUMS` it recorded."""
+    wait_s, epoch_s, cpu_s (None without CPU times), bytes_sent, bytes_recv summed over its epochs, its sent
+    bytes split (:func:`split_bytes`) into train_bytes + eval_bytes (== bytes_sent), ``work`` (its
+    :func:`work_totals` per epoch: edges, rows, halo rows, ... aggregated in one epoch on average), and the
+    :data:`MINIBATCH_SUMS` it recorded."""
     recs = check_records(records)
     size = world_size_of(recs, world_size)
     t = phase_totals(recs, size)
@@ -506,12 +529,17 @@ def worker_totals(records: Iterable[Record], world_size: int | None = None) -> l
     mine: dict[int, list[Record]] = {}
     for r in epoch_records(recs):
         mine.setdefault(int(r["rank"]), []).append(r)
+    work = work_totals(recs, size)
     out = []
     for rank in range(size):
         d = mine.get(rank, [])
         split = split_bytes(d)
+        n = max(work[rank]["epochs"], 1)
+        cpu = [float(r["cpu_s"]) for r in d if _is_number(r.get("cpu_s"))]
         w = {"rank": rank, **({"role": "server"} if rank in servers else {}),
-             **{f"{k}_s": float(t[k][rank]) for k in PHASES},
+             **{f"{k}_s": float(t[k][rank]) for k in PHASES}, "epoch_s": float(t["epoch"][rank]),
+             "cpu_s": sum(cpu) if cpu else None,
+             "work": {k: v / n for k, v in work[rank].items() if k in WORK_KEYS},
              "bytes_sent": sum(record_bytes(r, "sent") for r in d),
              "bytes_recv": sum(record_bytes(r, "recv") for r in d),
              "train_bytes": split["train"], "eval_bytes": split["eval"]}
@@ -520,6 +548,60 @@ def worker_totals(records: Iterable[Record], world_size: int | None = None) -> l
                 w[k] = float(_column(d, k).sum()) if k.endswith("_s") else sum(int(_num(r.get(k))) for r in d)
         out.append(w)
     return out
+
+
+def _work_value(v: Any) -> float:
+    return float(sum(_num(x) for x in v)) if isinstance(v, (list, tuple)) else _num(v)
+
+
+def work_totals(records: Iterable[Record], world_size: int | None = None) -> list[dict]:
+    """Per process (rank 0 .. P-1), its work summed over epochs: every :data:`WORK_KEYS` entry its records
+    carry (per-layer lists summed over layers), plus ``epochs``. Counts, not times: machine-independent."""
+    recs = check_records(records)
+    size = world_size_of(recs, world_size)
+    out = [{"rank": p, "epochs": 0} for p in range(size)]
+    for r in epoch_records(recs):
+        p = int(r["rank"])
+        if p >= size:
+            raise ValueError(f"epoch record from rank {p}, but world_size is {size}")
+        out[p]["epochs"] += 1
+        for k, v in (r.get("work") or {}).items():
+            if k in WORK_KEYS:
+                out[p][k] = out[p].get(k, 0) + int(_work_value(v))
+    return out
+
+
+def _ratio(values: list[float]) -> float | None:
+    arr = np.array(values, dtype=float)
+    return float(arr.max() / arr.mean()) if len(arr) and arr.mean() > 0 else None
+
+
+def work_imbalance(records: Iterable[Record], world_size: int | None = None, key: str = "edges") -> float | None:
+    """Max over mean, over the training workers, of the edges they aggregated (``key``: any
+    :data:`WORK_KEYS` entry): the imbalance of the work itself, whatever the machine. With an edge-cut plan
+    and full-graph training it equals the plan's edge balance (:func:`dgnn_lab.partition.plan_work`);
+    None when the records carry no such count."""
+    recs = check_records(records)
+    size = world_size_of(recs, world_size)
+    servers = server_ranks(recs)
+    tot = [w for w in work_totals(recs, size) if w["rank"] not in servers]
+    if not tot or any(key not in w for w in tot):
+        return None
+    return _ratio([w[key] for w in tot])
+
+
+def cpu_imbalance(records: Iterable[Record], world_size: int | None = None) -> float | None:
+    """Max over mean CPU seconds (``cpu_s``) of the training workers; None when the records carry none."""
+    recs = check_records(records)
+    size = world_size_of(recs, world_size)
+    servers = server_ranks(recs)
+    cpu = [0.0] * size
+    seen = False
+    for r in epoch_records(recs):
+        if _is_number(r.get("cpu_s")) and int(r["rank"]) < size:
+            cpu[int(r["rank"])] += float(r["cpu_s"])
+            seen = True
+    return _ratio([c for p, c in enumerate(cpu) if p not in servers]) if seen else None
 
 
 def imbalance(records: Iterable[Record], world_size: int | None = None) -> float | None:
@@ -789,9 +871,11 @@ def summary(records: Iterable[Record], *, world_size: int, status: str | None = 
             run_dir: Any = None) -> dict:
     """The training summary (``RunResult.summary()``, ``dgnn-lab train --json``): status, world size vs cores,
     per-epoch loss and time, accuracies (the final evaluated test accuracy, the best validation and the test
-    accuracy there), per-worker compute/comm/wait and bytes, imbalance, cache hit rate, the bytes matrix
-    (all traffic) and that of training traffic, total bytes split into ``train_bytes`` + ``eval_bytes``
-    (:func:`split_bytes`, exactly), halo bytes, halo rows per forward layer, gradient and halo staleness."""
+    accuracy there), per-worker compute/comm/wait, CPU time, work and bytes, imbalance (max / mean compute
+    time), work_imbalance (max / mean edges aggregated: machine-independent) and cpu_imbalance, cache hit
+    rate, the bytes matrix (all traffic) and that of training traffic, total bytes split into ``train_bytes``
+    + ``eval_bytes`` (:func:`split_bytes`, exactly), halo bytes, halo rows per forward layer, gradient and
+    halo staleness."""
     recs = check_records(records)
     eps = epoch_records(recs)
     curves = epoch_curves(recs)
@@ -814,6 +898,8 @@ def summary(records: Iterable[Record], *, world_size: int, status: str | None = 
         "test_acc_at_best_val": best["test_acc"] if best else None,
         "workers": worker_totals(recs, world_size),
         "imbalance": imbalance(recs, world_size),
+        "work_imbalance": work_imbalance(recs, world_size),
+        "cpu_imbalance": cpu_imbalance(recs, world_size),
         "cache_hit_rate": cache_hit_rate(eps),
         "bytes_matrix": m.tolist(),
         "train_bytes_matrix": bytes_matrix(eps, world_size, traffic="train").tolist(),

@@ -41,7 +41,7 @@ def browser():
 def _dashboard_figures(figs: list[dict]) -> dict[str, dict]:
     """The dashboard's figures by role, told apart by their titles (see ``dgnn_lab.viz.training``)."""
     roles = {"bytes": "Bytes moved", "phases": "Where each worker", "timeline": "Timeline of phases",
-             "curves": "Loss and accuracy"}
+             "curves": "Loss and accuracy", "work": "Work, CPU and wall time"}
     out: dict[str, dict] = {}
     for role, prefix in roles.items():
         found = [f for f in figs if str(f["title"]).startswith(prefix)]
@@ -133,7 +133,7 @@ def test_stop_under_run_all_then_save_leaves_git_clean(browser, tmp_path):
                 ".filter(gd => gd.data && gd.data.some(t => t.type === 'heatmap')).length >= 2",
                 timeout=30_000, polling=250)
             figs = _dashboard_figures(page.evaluate(jh.PLOTLY_FIGURES_JS, ".dgnn-dashboard .js-plotly-plot"))
-            assert set(figs) == {"bytes", "phases", "timeline", "curves"}, figs.keys()
+            assert set(figs) == {"bytes", "phases", "timeline", "curves", "work"}, figs.keys()
             for heat in figs["bytes"]:
                 z = heat["traces"][0]["z"]
                 assert len(z) >= 2 and all(len(row) == len(z) for row in z)
@@ -144,6 +144,11 @@ def test_stop_under_run_all_then_save_leaves_git_clean(browser, tmp_path):
                 workers = bars["traces"][0]["x"]
                 assert len(workers) >= 2 and workers[0] == "worker 0"
                 assert sum(bars["traces"][0]["y"]) > 0  # measured compute time
+            for bars in figs["work"]:  # work, CPU and wall time relative to the mean worker, per worker
+                assert [t["name"] for t in bars["traces"]] == ["work (edges aggregated)", "CPU time",
+                                                               "wall compute time"]
+                for t in bars["traces"]:
+                    assert len(t["y"]) >= 2 and abs(sum(t["y"]) / len(t["y"]) - 1) < 1e-6
             assert any(len(f["traces"][0]["z"]) == 4 for f in figs["bytes"])  # the 4-worker run
             assert any("oversubscribed" in f["title"] for f in figs["bytes"]) == (_cores() < 4)
             for f in figs["curves"]:  # a loss for every epoch drawn, the interrupted run's included

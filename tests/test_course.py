@@ -454,7 +454,8 @@ def test_course_help_imports_no_heavy_stack():
 
 
 #: The figures notebook 03's first dashboard draws (see dgnn_lab.viz.training), by title prefix.
-DASHBOARD_TITLES = ("Loss and accuracy", "Where each worker", "Bytes moved", "Timeline of phases")
+DASHBOARD_TITLES = ("Loss and accuracy", "Where each worker", "Bytes moved", "Timeline of phases",
+                    "Work, CPU and wall time")
 
 
 def _outputs(nb, mime: str) -> list:
@@ -508,7 +509,7 @@ def test_every_lab_notebook_runs_and_grades(path, tmp_path, monkeypatch):
     assert not _outputs(ran, "application/vnd.jupyter.widget-view+json"), "a widget was shown with widgets off"
     figures = _outputs(ran, "application/vnd.plotly.v1+json")
     assert figures, "no figures at all"
-    if path.name.startswith("03"):  # the live dashboards, drawn as plain figures: the same four, with data
+    if path.name.startswith("03"):  # the live dashboards, drawn as plain figures: the same five, with data
         titles = [_title(f) for f in figures]
         for prefix in DASHBOARD_TITLES:
             drawn = [f for f, t in zip(figures, titles, strict=True) if t.startswith(prefix)]

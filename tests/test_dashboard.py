@@ -252,7 +252,7 @@ def test_static_mode_outside_a_kernel(capsys):
     assert dash.static and dash.widget is None
     dash.wait(timeout=10)
     figs = dash.figures()
-    assert set(figs) == {"curves", "phases", "bytes", "timeline"}
+    assert set(figs) == {"curves", "phases", "bytes", "timeline", "work"}
     assert all(type(f) is go.Figure for f in figs.values())
     out = capsys.readouterr().out
     assert "dgnn_lab dashboard (done): 3/3 epochs" in out and "sent between workers" in out

@@ -233,7 +233,7 @@ def test_a_plan_that_does_not_fit_is_refused_before_any_process_starts(tmp_path)
     with pytest.raises(ValueError, match="plan of 3 parts but workers=2"):
         TrainConfig(**SMALL | {"partition": partition(data, 3, "range")})
     with pytest.raises(ValueError, match="vertex-cut"):
-        TrainConfig(**SMALL | {"partition": partition(data, 2, "hdrf")})
+        TrainConfig(**SMALL | {"partition": partition(data, 2, "hdrf"), "execution": "full-graph"})
     save_plan(partition(datasets.load("karate"), 2, "range"), tmp_path / "karate")
     with pytest.raises(ValueError, match="partition='random' and partition_dir .* name two partitions"):
         TrainConfig(**SMALL, partition_dir=str(tmp_path / "karate"))

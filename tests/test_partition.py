@@ -406,7 +406,7 @@ def test_user_partitioner_errors(karate, bad, match):
     ({"num_parts": 2.5}, "num_parts must be an integer"),
     ({"num_parts": True}, "num_parts must be an integer"),
     ({"method": "metsi"}, "unknown partition method 'metsi'; valid methods: random, range, metis, ldg, fennel, "
-                          "edge-random, dbh, hdrf"),
+                          "volume, edge-random, dbh, hdrf, cost"),
     ({"method": 3}, "unknown partition method 3"),
     ({"hops": -1}, "hops must be >= 0, got -1"),
     ({"seed": -2}, "seed must be >= 0"),

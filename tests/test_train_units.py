@@ -22,7 +22,7 @@ from dgnn_lab.train import LocalGraph, TrainConfig, global_in_degree, make_confi
 @pytest.mark.parametrize("kwargs, match", [
     ({"model": "gat"}, "unknown model 'gat'; allowed: gcn, sage"),
     ({"mode": "stale"}, "unknown mode 'stale'; allowed: full-sync"),
-    ({"partition": "hdrf"}, "unknown partition 'hdrf'; allowed: random, range, metis"),
+    ({"partition": "hdrfx"}, "unknown partition 'hdrfx'; allowed: random, range, metis"),
     ({"backend": "mpi"}, "unknown backend 'mpi'; allowed: auto, gloo, nccl"),
     ({"workers": 0}, "workers must be an integer >= 1, got 0"),
     ({"hidden": 0}, "hidden must be an integer >= 1, got 0"),

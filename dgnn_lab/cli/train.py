@@ -130,7 +130,10 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
             groups[name] = p.add_argument_group(GROUP_TITLES.get(name, name))
         where = groups[name] if name else p
         kind, default, text = _kind(f, hints[f.name]), _default(f), _help(f)
-        if kind is bool:
+        if f.metadata.get("repeat"):
+            where.add_argument(flag(f), dest=f.name, action="append", default=[],
+                               metavar=f.metadata.get("metavar"), help=text)
+        elif kind is bool:
             action = where.add_argument(flag(f), dest=f.name, action=argparse.BooleanOptionalAction,
                                         default=default)
             action.help = text  # BooleanOptionalAction may append its own "(default: ...)": ours says on/off
@@ -151,7 +154,8 @@ def _config(args: argparse.Namespace):
                 continue
             value = getattr(args, f.name)
             parse = f.metadata.get("parse")
-            kwargs[f.name] = parse(value) if parse and isinstance(value, str) else value
+            kwargs[f.name] = parse(value) if parse and (isinstance(value, str) or f.metadata.get("repeat")) \
+                else value
         return TrainConfig(**kwargs)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
@@ -239,17 +243,20 @@ def report(s: dict) -> str:
     rows = []
     for w in s.get("workers", []):
         is_server = w.get("role") == "server" or (ps and w["rank"] == cfg.get("workers"))
+        work = w.get("work") or {}
+        cpu = w.get("cpu_s")
         rows.append([f"{w['rank']} (server)" if is_server else w["rank"], w.get("num_owned") or 0,
-                     w.get("num_halo") or 0,
-                     w["compute_s"] / epochs * 1e3, w["comm_s"] / epochs * 1e3, w["wait_s"] / epochs * 1e3,
+                     w.get("num_halo") or 0, f"{work['edges']:,.0f}" if "edges" in work else "n/a",
+                     w["compute_s"] / epochs * 1e3, "n/a" if cpu is None else f"{cpu / epochs * 1e3:.1f}",
+                     w["comm_s"] / epochs * 1e3, w["wait_s"] / epochs * 1e3,
                      format_bytes(w.get("train_bytes")), format_bytes(w.get("eval_bytes")),
                      format_bytes(w["bytes_recv"])])
-    lines.append("per worker (ms per epoch; bytes over the run: sent for training, sent for evaluation, "
-                 "received in all)")
-    lines.append(table(rows, ["rank", "owned", "halo", "compute", "comm", "wait", "train sent", "eval sent",
-                              "received"]))
-    imb = s.get("imbalance")
-    lines.append(f"imbalance     {imb:.3f} (max / mean compute time)" if imb else "imbalance     n/a")
+    lines.append("per worker (edges aggregated per epoch, all layers; ms per epoch: compute is wall time, cpu the "
+                 "process's CPU time over the whole epoch; bytes over the run: sent for training, sent for "
+                 "evaluation, received in all)")
+    lines.append(table(rows, ["rank", "owned", "halo", "edges", "compute", "cpu", "comm", "wait", "train sent",
+                              "eval sent", "received"]))
+    lines.append(imbalance_line(s))
     if cfg.get("mode") == "minibatch":
         lines.extend(_minibatch_lines(s, cfg, epochs))
     lines.extend(traffic_lines(s, cfg))
@@ -279,6 +286,16 @@ def report(s: dict) -> str:
         lines.append("")
         lines.append(f"run directory {s['run_dir']}")
     return "\n".join(lines)
+
+
+def imbalance_line(s: dict) -> str:
+    """Work, CPU and wall-time imbalance side by side: equal work with unequal wall time is contention or slow
+    hardware, not the partition."""
+    def f(x):
+        return "n/a" if x is None else f"{x:.3f}"
+
+    return (f"imbalance     work {f(s.get('work_imbalance'))} (max / mean edges aggregated), cpu "
+            f"{f(s.get('cpu_imbalance'))} (CPU time), wall {f(s.get('imbalance'))} (compute time)")
 
 
 def traffic_lines(s: dict, cfg: dict) -> list[str]:

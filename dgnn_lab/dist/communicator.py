@@ -181,6 +181,7 @@ class Communicator:
         self._events: list[list] = []
         self._sent: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._recv: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self._rows: dict[str, list[int]] = defaultdict(lambda: [0, 0])
 
     def _now(self) -> float:
         if self._cuda:
@@ -218,7 +219,8 @@ class Communicator:
 
     def take_epoch_stats(self) -> dict:
         """Return and reset this epoch's totals: ``compute_s``, ``comm_s``, ``wait_s``, ``bytes_sent`` /
-        ``bytes_recv`` as ``{peer: {purpose: n}}`` (int peers; records turn them into strings) and ``events``
+        ``bytes_recv`` as ``{peer: {purpose: n}}`` (int peers; records turn them into strings), ``rows``
+        ``{purpose: [rows sent, rows received]}`` of the row exchanges (the work a layer's halo is), ``events``
         ``[[phase, t0, t1], ...]`` in seconds since the previous call (or since the communicator was made),
         plus ``t0_wall``, that start as ``time.time()`` (to line up workers' timelines). A phase still open
         is split at this instant and continues into the next epoch."""
@@ -236,12 +238,16 @@ class Communicator:
             "bytes_sent": {q: dict(v) for q, v in sorted(self._sent.items())},
             "bytes_recv": {q: dict(v) for q, v in sorted(self._recv.items())},
             "events": self._events,
+            "rows": {purpose: list(sr) for purpose, sr in sorted(self._rows.items())},
         }
         self._reset_epoch(now)
         if self._forks:
             stats["forks"] = []
             for f in self._forks:
                 fs = f.take_epoch_stats()
+                for purpose, (n_sent, n_recv) in fs["rows"].items():
+                    mine = stats["rows"].setdefault(purpose, [0, 0])
+                    mine[0], mine[1] = mine[0] + n_sent, mine[1] + n_recv
                 for key in ("bytes_sent", "bytes_recv"):
                     for q, per in fs[key].items():
                         d = stats[key].setdefault(q, {})
@@ -271,6 +277,12 @@ class Communicator:
             return
         (self._sent if direction == "sent" else self._recv)[peer][purpose] += nbytes
         self._totals[(direction, peer, purpose)] += nbytes
+
+    def _count_rows(self, purpose: str, sent: int, recv: int) -> None:
+        if sent or recv:
+            per = self._rows[purpose]
+            per[0] += int(sent)
+            per[1] += int(recv)
 
     # ------------------------------------------------------------------------------------ operations
     def _fail(self, op: str, purpose: str, t0: float, err: BaseException) -> CommunicationError:
@@ -346,6 +358,7 @@ class Communicator:
             if q != me:
                 self._count("sent", q, purpose, send[q].shape[0] * width * esize)
                 self._count("recv", q, purpose, rows[q] * width * esize)
+        self._count_rows(purpose, sum(send[q].shape[0] for q in range(p) if q != me), sum(rows))
         return recv
 
     def _prepare_exchange(self, send: Sequence[torch.Tensor], recv_rows: Sequence[int]):
@@ -407,6 +420,7 @@ class Communicator:
                 if q != me:
                     self._count("sent", q, purpose, keep[q].shape[0] * width * esize)
                     self._count("recv", q, purpose, rows[q] * width * esize)
+            self._count_rows(purpose, sum(keep[q].shape[0] for q in range(p) if q != me), sum(rows))
         return PendingExchange(self, works, recv, keep, purpose)
 
     def _check_rows(self, send_rows: list[int], rows: list[int], width: int, purpose: str, t0: float) -> None:

@@ -50,6 +50,8 @@ class FullGraph(ExecutionModel):
         self.halo.codec = w.codec
         self.halo.setup(graph, w.comm, cfg.layers)
         w.drop_data()
+        # every layer computes the owned rows over every local edge (a sampled halo only zeroes rows)
+        self.work = layer_work(cfg.layers, graph.num_owned, int(graph.edge_index.size(1)))
         return {"num_owned": graph.num_owned, "num_halo": graph.num_halo,
                 "num_local_edges": int(graph.edge_index.size(1)), "num_train": int(self.masks[0].sum()),
                 "partition": graph.method, "exchange_widths": self.model.exchange_widths(),
@@ -67,7 +69,7 @@ class FullGraph(ExecutionModel):
         (loss_sum / self.n_train).backward()
         w.straggler.delay(comm)
         fields = w.sync.step(final=epoch == w.cfg.epochs - 1)
-        return {**self.halo.end_epoch(), **fields, "metrics": [float(loss_sum.detach())]}
+        return {**self.halo.end_epoch(), **fields, "work": self.work, "metrics": [float(loss_sum.detach())]}
 
     def epoch_metrics(self, fields: dict, reduced: list[float] | None) -> dict:
         return {**fields, "loss": reduced[0] / self.n_train if reduced else None}
@@ -80,6 +82,11 @@ class FullGraph(ExecutionModel):
 
 
 register_execution(FullGraph.name, FullGraph, builtin=True)
+
+
+def layer_work(layers: int, rows: int, edges: int) -> dict:
+    """The ``work`` of a full-graph epoch: the same rows and edges at every layer."""
+    return {"rows": [rows] * layers, "edges": [edges] * layers}
 
 
 @torch.no_grad()

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dgnn_lab.execution.full_graph import evaluate
+from dgnn_lab.execution.full_graph import evaluate, layer_work
 from dgnn_lab.execution.loop import ExecutionModel, register_execution
 from dgnn_lab.execution.models import DistGNN
 from dgnn_lab.partition.local_graph import LocalGraph, global_in_degree
@@ -154,7 +154,8 @@ class LocalSGD(ExecutionModel):
         if self.correction is not None and fields.get("averaged"):
             correction_step(self.model, self.correction, self.x, self.y, train, self.n_train, self.graph, comm)
         self._loss = float(loss_sum.detach())
-        return {**fields, "loss": self._loss / max(self.n_local, 1),
+        return {**fields, "work": layer_work(w.cfg.layers, self.local.num_owned, int(self.local.edge_index.size(1))),
+                "loss": self._loss / max(self.n_local, 1),
                 "weights_checksum": weights_checksum(self.params), "metrics": [self._loss, float(self.n_local)]}
 
     def epoch_metrics(self, fields: dict, reduced: list[float] | None) -> dict:

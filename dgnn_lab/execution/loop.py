@@ -6,7 +6,7 @@ Every training run, whatever its execution model, runs :func:`worker_main` in ea
     sync     = its gradient synchronisation; a parameter server's rank serves and returns
     model    = EXECUTION_REGISTRY[cfg.execution](worker);  start record <- model.setup()
     for each epoch:
-        fields = model.train_epoch(epoch)               steps, halo exchanges, gradient syncs
+        fields = model.train_epoch(epoch)               steps, halo exchanges, gradient syncs; "work" counts
         if sync point:  all-reduce [model metrics, stop flag] ("metrics"); evaluate when due
         emit one epoch record (dgnn_lab.records.epoch_record: times and bytes from the communicator)
         stop at this epoch boundary if any worker was asked to
@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from dgnn_lab.dist.communicator import CommunicationError
-from dgnn_lab.records import epoch_record
+from dgnn_lab.records import epoch_record, epoch_work
 from dgnn_lab.registry import Registry
 
 __all__ = ["ENTRY", "EXECUTION_REGISTRY", "ExecutionModel", "Worker", "register_execution", "worker_main"]
@@ -85,7 +85,7 @@ class Worker:
         cfg = self.cfg
         if not isinstance(cfg.partition, str):
             raise ValueError("a partitioner object needs a saved plan: train() builds it in the launching process")
-        plan = partition(self.data, self.world, cfg.partition, seed=cfg.seed, hops=1)
+        plan = partition(self.data, self.world, cfg.partition, seed=cfg.seed, hops=1, **cfg.partition_args)
         pp = plan.parts[self.rank]
         pp.recv = {q: plan.boundary(q, self.rank) for q in range(plan.num_parts) if q != self.rank}
         return pp, plan.assignment, {"num_parts": plan.num_parts, "num_nodes": plan.num_nodes,
@@ -156,7 +156,9 @@ class ExecutionModel:
 
     def train_epoch(self, epoch: int) -> dict:
         """Train one epoch; return record fields. A ``"metrics"`` list of floats is all-reduced (summed) at a
-        sync point and handed to :meth:`epoch_metrics`."""
+        sync point and handed to :meth:`epoch_metrics`. A ``"work"`` dict counts the epoch's work exactly
+        (:data:`dgnn_lab.records.WORK_KEYS`: rows and edges per layer, sampled nodes and edges); the loop adds
+        the halo rows the communicator moved."""
         raise NotImplementedError
 
     def epoch_metrics(self, fields: dict, reduced: list[float] | None) -> dict:
@@ -198,7 +200,7 @@ def model_class(spec: Any) -> type[ExecutionModel]:
 
 def _builtins() -> None:
     # each module registers itself on import (one may already be imported without the others)
-    from dgnn_lab.execution import full_graph, local_sgd, minibatch  # noqa: F401
+    from dgnn_lab.execution import full_graph, local_sgd, minibatch, vertex_cut  # noqa: F401
 
 
 def worker_main(ctx: Any, config: dict) -> dict:
@@ -227,7 +229,7 @@ def worker_main(ctx: Any, config: dict) -> dict:
     epoch = -1
     try:
         for epoch in range(cfg.epochs):
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             stop = False
             accs: list[float | None] = [None, None, None]
             with comm.phase("compute"):
@@ -244,10 +246,12 @@ def worker_main(ctx: Any, config: dict) -> dict:
                         accs = model.evaluate()
                 else:
                     fields = model.epoch_metrics(fields, None)
-            epoch_s = time.perf_counter() - t0
+            epoch_s, cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
             if w.straggler.active:
                 fields["straggler_s"] = w.straggler.take()
-            ctx.emit(epoch_record(epoch, epoch_s, comm.take_epoch_stats(), train_acc=accs[0], val_acc=accs[1],
+            stats = comm.take_epoch_stats()
+            fields["work"] = epoch_work(fields.get("work"), stats.pop("rows", {}))
+            ctx.emit(epoch_record(epoch, epoch_s, stats, cpu_s=cpu_s, train_acc=accs[0], val_acc=accs[1],
                                   test_acc=accs[2], peak_mem_bytes=ctx.peak_mem_bytes(), **fields))
             if stop:
                 break

@@ -269,7 +269,8 @@ class MinibatchWorker:
                  "remote_requests": st["remote_requests"] + s.requests,
                  "remote_rows_fetched": st["remote_rows_fetched"], "cache_hits": st["cache_hits"],
                  "cache_lookups": st["cache_lookups"], "sample_requests": s.requests,
-                 "sample_remote_nodes": s.remote_nodes, "input_nodes": int(s.n_id.numel())}
+                 "sample_remote_nodes": s.remote_nodes, "input_nodes": int(s.n_id.numel()),
+                 "work_rows": [b.num_dst for b in s.blocks], "work_edges": [b.num_edges for b in s.blocks]}
         return PreparedBatch(seeds, blocks, x, self.y[seeds].to(self.ctx.device), stats)
 
     def train_step(self, batch: PreparedBatch, straggler=None) -> tuple[float, int, dict]:
@@ -365,6 +366,8 @@ class Minibatch(ExecutionModel):
                 with comm.phase("compute"):
                     return mb.prepare(batches[i])
         sums = dict.fromkeys(STEP_SUMS, 0.0)
+        layers = mb.cfg.layers
+        work = {"rows": [0] * layers, "edges": [0] * layers, "sampled_nodes": 0, "sampled_edges": 0}
         loss_sum = count = 0.0
         sync_fields: dict = {}
         ages: dict[int, int] = {}  # gradient staleness of every step (parameter server)
@@ -394,6 +397,13 @@ class Minibatch(ExecutionModel):
                 ctx.emit(rec)
                 for k in STEP_SUMS:
                     sums[k] += rec.get(k, batch.stats.get(k, 0))
+                if n:  # a zero-weight step samples nothing and skips the forward
+                    st = batch.stats
+                    for layer, (r, e) in enumerate(zip(st["work_rows"], st["work_edges"], strict=True)):
+                        work["rows"][layer] += r
+                        work["edges"][layer] += e
+                    work["sampled_nodes"] += st["input_nodes"]
+                    work["sampled_edges"] += sum(st["work_edges"])
             loop_s = time.perf_counter() - step_t
         finally:
             pre.close()
@@ -402,7 +412,7 @@ class Minibatch(ExecutionModel):
         sync_fields.pop("count", None)
         if ages:  # the last step's age and version, and the histogram of every step's
             sync_fields["grad_staleness_hist"] = dict(sorted(ages.items()))
-        return {**sync_fields, "steps": mb.num_steps,
+        return {**sync_fields, "steps": mb.num_steps, "work": work,
                 **{k: (int(v) if k not in ("sample_s", "fetch_s", "train_s", "queue_s") else v)
                    for k, v in sums.items()},
                 "overlap_s": overlap_seconds(stage_s, loop_s), "loop_s": loop_s, "metrics": [loss_sum, count]}

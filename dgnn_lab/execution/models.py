@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgnn_lab.partition.local_graph import LocalGraph, spmm
-from dgnn_lab.protocols.exchange import halo_exchange
+from dgnn_lab.protocols.exchange import halo_exchange, halo_reduce
 
 
 class DistGCNLayer(nn.Module):
@@ -126,4 +126,76 @@ def plan_halo_bytes(plan, widths: list[int], backward: list[bool], element_size:
         out[f"halo_fwd/L{layer}"] = fwd
         if backward[layer]:
             out[f"halo_bwd/L{layer}"] = fwd.t().clone()
+    return out
+
+
+class VertexCutGNN(DistGNN):
+    """:class:`DistGNN`'s layers (same parameters, same PyG initial weights) run vertex-cut style
+    (DistGNN/PowerGraph): called with the input rows of **every replica** on this worker (masters, then
+    mirrors: features are replicated) and a :class:`~dgnn_lab.partition.local_graph.VertexCutGraph`; returns
+    the masters' logits. Layer ``l`` (``A`` the part's edges with global-degree weights, ``W`` the layer's
+    linear map; transform first when ``out <= in``, as :class:`DistGCNLayer`)::
+
+        Z      = H W^T  at the masters (l = 0: at every replica, from its own features)
+        Z_all  = broadcast masters -> mirrors            HaloExchange, halo_fwd/L{l} (none at l = 0)
+        S      = A Z_all                                 partial aggregate of every replica
+        agg    = S_masters + sum of the mirrors' S       HaloReduce, halo_reduce/L{l}
+        H'     = agg + b (+ H_masters W_r^T for SAGE), relu except after the last layer
+
+    (aggregate first when ``out > in``: broadcast ``H``, reduce ``A H``, the master applies ``W``). Dropout is
+    drawn where a layer's input rows live: at the master for ``l > 0`` (mirrors receive the dropped rows), but
+    at layer 0 every replica drops its own copy of the features with its own mask, so with dropout > 0 the
+    mirrors' partial sums see other dropped features than the master (not one process's semantics, still an
+    unbiased dropout of the input); with dropout 0 training is exact."""
+
+    def forward(self, x: Tensor, graph, comm, exchange=None) -> Tensor:
+        """Training mode: purposes ``halo_fwd|halo_bwd|halo_reduce|halo_reduce_bwd/L{l}``; eval mode:
+        ``eval``. ``exchange`` must be None (vertex-cut has no halo protocol)."""
+        if exchange is not None:
+            raise ValueError("vertex-cut layers take no halo protocol")
+        n = graph.num_owned
+        h = x
+        last = len(self.layers) - 1
+        for l, layer in enumerate(self.layers):
+            tag = l if self.training else None
+            h = F.dropout(h, self.dropout, self.training)
+            own = h[:n] if l == 0 else h  # the masters' input rows
+            if self.model == "gcn":
+                weight, bias, root = layer.weight, layer.bias, None
+            else:
+                weight, bias, root = layer.lin_l.weight, layer.lin_l.bias, layer.lin_r.weight
+            if layer.transform_first:
+                z = F.linear(h, weight)
+                z_all = z if l == 0 else halo_exchange(z, graph, comm, tag)
+                out = halo_reduce(spmm(graph.adj, graph.adj_t, z_all), graph, comm, tag) + bias
+            else:
+                h_all = h if l == 0 else halo_exchange(h, graph, comm, tag)
+                out = F.linear(halo_reduce(spmm(graph.adj, graph.adj_t, h_all), graph, comm, tag), weight, bias)
+            if root is not None:
+                out = out + F.linear(own, root)
+            h = F.relu(out) if l < last else out
+        return h
+
+    def broadcast_layers(self) -> list[bool]:
+        """Whether layer ``l`` broadcasts masters to mirrors (all but layer 0: features are replicated)."""
+        return [l > 0 for l in range(len(self.layers))]
+
+
+def plan_vertex_cut_bytes(plan, widths: list[int], backward: list[bool],
+                          element_size: int = 4) -> dict[str, Tensor]:
+    """Bytes one vertex-cut training epoch moves, from the plan alone: ``{purpose: P x P}`` (sender row,
+    receiver column). With ``B[p, q] = |boundary(p, q)|`` (p's masters mirrored on q) and ``w_l = widths[l]``:
+    ``halo_fwd/L{l}`` = ``B w_l`` and ``halo_bwd/L{l}`` = its transpose for ``l > 0`` (layer 0 broadcasts
+    nothing); ``halo_reduce/L{l}`` = ``B^T w_l`` (mirrors to masters) and, where ``backward[l]``,
+    ``halo_reduce_bwd/L{l}`` = ``B w_l``; all times ``element_size``."""
+    sizes = plan.boundary_sizes()
+    out = {}
+    for layer, width in enumerate(widths):
+        fwd = sizes * (width * element_size)
+        if layer > 0:
+            out[f"halo_fwd/L{layer}"] = fwd
+            out[f"halo_bwd/L{layer}"] = fwd.t().clone()
+        out[f"halo_reduce/L{layer}"] = fwd.t().clone()
+        if backward[layer]:
+            out[f"halo_reduce_bwd/L{layer}"] = fwd.clone()
     return out

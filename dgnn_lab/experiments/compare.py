@@ -331,6 +331,13 @@ def _split_bytes(s: dict) -> tuple[int, int]:
     return int(s["train_bytes"]), int(s["eval_bytes"])
 
 
+def _max_work(s: dict) -> float | None:
+    """Edges the busiest training worker aggregates per epoch (None without work counts)."""
+    edges = [w["work"]["edges"] for w in s.get("workers", []) if w.get("role") != "server"
+             and "edges" in (w.get("work") or {})]
+    return max(edges) if edges else None
+
+
 def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
     """One table row for a run: what it was, accuracy, bytes, time per epoch, wait share, staleness.
 
@@ -345,6 +352,9 @@ def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
     epoch time (a parameter server, which mostly waits by design, is left out). ``processes`` (workers, plus a
     parameter server), ``threads_per_worker`` and ``cores`` say what the time was measured on;
     ``oversubscribed`` when processes x threads > cores (then the time includes CPU contention).
+    ``work_imbalance`` (max / mean edges aggregated), ``cpu_imbalance`` (CPU time) and ``time_imbalance``
+    (wall compute time) tell the partition's imbalance from the machine's; ``max_work_edges`` is the busiest
+    worker's edges per epoch (the y of a balance-vs-bytes frontier).
     ``*staleness_mean/max`` give the mean and max over everything the protocol observed, from its
     ``*staleness_hist`` histograms when the records carry them (``staleness``: age in epochs of the halo rows
     aggregated; ``grad_staleness``: rounds a gradient is late at the parameter server), else over the
@@ -366,6 +376,9 @@ def summarize(name: str, result: RunResult, *, cached: bool = False) -> dict:
         **{f"{kind}_bytes_per_epoch": rec.bytes_per_epoch(recs, kind) for kind in ("halo", "training", "total")},
         "s_per_epoch": rec.s_per_epoch(recs),
         "wait_share": rec.wait_share(recs, cfg.get("workers")),  # the training workers, not a server
+        "partition": cfg.get("partition"), "execution": cfg.get("execution"),
+        "work_imbalance": s.get("work_imbalance"), "cpu_imbalance": s.get("cpu_imbalance"),
+        "time_imbalance": s.get("imbalance"), "max_work_edges": _max_work(s),
         "elapsed_s": s["elapsed_s"],
         "processes": result.world_size, "threads_per_worker": result.num_threads or rec.threads_of(recs),
         "cores": result.cores or rec.cores_of(recs), "oversubscribed": s["oversubscribed"],

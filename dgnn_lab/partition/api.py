@@ -20,11 +20,17 @@ from dgnn_lab.partition.metis import metis_assignment
 from dgnn_lab.partition.plan import PartitionPlan, build_plan
 from dgnn_lab.partition.streaming import ORDERS, streaming_assignment
 from dgnn_lab.partition.vertex_cut import VERTEX_CUT_METHODS, build_vertex_cut_plan, vertex_cut_assignment
+from dgnn_lab.partition.volume import PRESETS as VOLUME_PRESETS
+from dgnn_lab.partition.volume import STARTS as VOLUME_STARTS
+from dgnn_lab.partition.volume import combined_node_weights, volume_assignment
 from dgnn_lab.registry import Registry
 
-EDGE_CUT_METHODS = ("random", "range", "metis", "ldg", "fennel")
-#: Every built-in method name, edge-cut first.
+EDGE_CUT_METHODS = ("random", "range", "metis", "ldg", "fennel", "volume")
+#: Every built-in method name that works with no more than ``seed``, edge-cut first.
 METHODS = EDGE_CUT_METHODS + VERTEX_CUT_METHODS
+#: Built-in edge-cut methods that need a fitted model (``model=``): not in :data:`METHODS`, which every generic
+#: "try each method" loop (widgets, benchmarks, tests) may call bare.
+MODEL_METHODS = ("cost",)
 #: One-line descriptions (CLI help, widget tooltips, notebook tables).
 DESCRIPTIONS = {
     "random": "edge-cut: each node to a random part (hash); the baseline",
@@ -32,17 +38,21 @@ DESCRIPTIONS = {
     "metis": "edge-cut: METIS k-way multilevel min-cut (DistDGL); supports balance=",
     "ldg": "edge-cut: one-pass streaming, linear deterministic greedy",
     "fennel": "edge-cut: one-pass streaming, Fennel's modularity-like objective",
+    "volume": "edge-cut: hypergraph partitioning for minimal communication volume (Mt-KaHyPar km1)",
+    "cost": "edge-cut: the candidate with the smallest predicted epoch under a fitted cost model (ROC); needs model=",
     "edge-random": "vertex-cut: each edge to a random part (PowerGraph's random)",
     "dbh": "vertex-cut: degree-based hashing (edge follows its lower-degree end)",
     "hdrf": "vertex-cut: streaming, high-degree (nodes) replicated first",
 }
-#: Balance keys and what they balance (METIS vertex-weight constraints).
+#: Balance keys and what they balance (METIS vertex-weight constraints; ``volume`` balances their combination,
+#: see :func:`~dgnn_lab.partition.volume.combined_node_weights`).
 BALANCE_KEYS = {"train": "training nodes per part", "degree": "edges (sum of degrees) per part"}
 #: Keyword options each method accepts (beyond seed/hops/balance).
 METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     "random": {}, "range": {}, "metis": {"ufactor": None},
     "ldg": {"order": "random"}, "fennel": {"order": "random", "gamma": 1.5, "nu": 1.1, "alpha": None},
-    "edge-random": {}, "dbh": {}, "hdrf": {"lam": 1.0, "eps": 1.0},
+    "volume": {"eps": 0.03, "start": "metis", "vcycles": 1, "preset": "deterministic"},
+    "cost": {"model": None}, "edge-random": {}, "dbh": {}, "hdrf": {"lam": 1.0, "eps": 1.0},
 }
 
 Method = str | Callable[..., Any]
@@ -89,13 +99,13 @@ register_partitioner = PARTITIONER_REGISTRY.register
 
 def partition_methods() -> list[str]:
     """Every method name ``partition`` accepts: the built-ins, then registered functions."""
-    return [*METHODS, *(n for n in PARTITIONER_REGISTRY.names() if n not in METHODS)]
+    return [*METHODS, *MODEL_METHODS, *(n for n in PARTITIONER_REGISTRY.names() if n not in METHODS)]
 
 
 def _check_method(method: Method) -> str | Callable:
     if callable(method):
         return method
-    if isinstance(method, str) and method.strip().lower() in METHODS:
+    if isinstance(method, str) and method.strip().lower() in (*METHODS, *MODEL_METHODS):
         return method.strip().lower()
     if isinstance(method, str) and (method in PARTITIONER_REGISTRY or ":" in method):
         fn, _ = PARTITIONER_REGISTRY.resolve(method)
@@ -116,6 +126,19 @@ def _check_options(method: str, options: dict) -> dict:
         if options.get(key) is not None and (isinstance(options[key], bool)
                                              or not isinstance(options[key], (int, float))):
             raise ValueError(f"option {key} must be a number, got {options[key]!r}")
+    if method == "volume" and "eps" in options and not (isinstance(options["eps"], (int, float))
+                                                        and not isinstance(options["eps"], bool)
+                                                        and 0 < options["eps"] < 1):
+        raise ValueError(f"option eps (Mt-KaHyPar's allowed imbalance) must be a number in (0, 1), "
+                         f"got {options['eps']!r}")
+    if method == "volume" and "start" in options and options["start"] not in VOLUME_STARTS:
+        raise ValueError(f"unknown start {options['start']!r} for method 'volume'; valid starts: "
+                         f"{', '.join(VOLUME_STARTS)}")
+    if method == "volume" and "vcycles" in options:
+        _check_int("vcycles (Mt-KaHyPar V-cycles)", options["vcycles"], 0)
+    if method == "volume" and "preset" in options and options["preset"] not in VOLUME_PRESETS:
+        raise ValueError(f"unknown Mt-KaHyPar preset {options['preset']!r}; valid presets: "
+                         f"{', '.join(VOLUME_PRESETS)}")
     if "order" in options and options["order"] not in ORDERS:
         raise ValueError(f"unknown stream order {options['order']!r}; valid orders: {', '.join(ORDERS)}")
     return {**{k: v for k, v in allowed.items() if v is not None}, **options}
@@ -157,9 +180,10 @@ def partition(
 
     ``method``: one of :data:`METHODS` or ``f(data, num_parts) -> assignment``. ``hops``: how many halo rings
     the plan lists (a ``k``-layer GNN reads the ``k``-hop halo; ring 1 is always kept). ``balance``: METIS
-    vertex-weight constraints, ``"train"`` and/or ``"degree"`` (the other methods balance node counts or
-    edge counts by construction and reject it). ``options``: per method, see :data:`METHOD_OPTIONS`
-    (``order=`` for the streaming ones, ``ufactor=`` for METIS, ``lam=``/``eps=`` for HDRF, ...).
+    vertex-weight constraints, ``"train"`` and/or ``"degree"``; ``volume`` balances their sum as one node
+    weight (the other methods balance node counts or edge counts by construction and reject it). ``options``:
+    per method, see :data:`METHOD_OPTIONS` (``order=`` for the streaming ones, ``ufactor=`` for METIS,
+    ``lam=``/``eps=`` for HDRF, ``eps=``/``start=``/``vcycles=``/``preset=`` for volume, ...).
 
     ``plan.seconds`` is the wall time of the partitioner plus building the plan (``plan.timings`` splits it).
     """
@@ -186,9 +210,9 @@ def _partition(
     seed = _check_int("seed", seed, 0)
     method = _check_method(method)
     balance = parse_balance(balance)
-    if balance and method != "metis":
+    if balance and method not in ("metis", "volume"):
         shown = method if isinstance(method, str) else getattr(method, "__name__", "custom")
-        raise ValueError(f"balance={','.join(balance)} needs method='metis' (METIS vertex-weight constraints); "
+        raise ValueError(f"balance={','.join(balance)} needs method='metis' or method='volume' (vertex weights); "
                          f"{shown!r} balances node or edge counts by construction")
     train_mask = getattr(data, "train_mask", None)
     if "train" in balance and train_mask is None:
@@ -214,6 +238,26 @@ def _partition(
         elif method == "metis":
             assignment = metis_assignment(edge_index, num_nodes, num_parts, seed=seed, balance=balance,
                                           train_mask=train_mask, notes=notes, **opts)
+        elif method == "volume":
+            weights = None
+            if balance:
+                in_degree = torch.bincount(edge_index[1], minlength=num_nodes).numpy()
+                weights = combined_node_weights(balance, num_nodes, in_degree, train_mask)
+                what = ("only their sum is balanced, not each key" if len(balance) > 1
+                        else f"{balance[0]} is balanced, node counts are not constrained")
+                notes.append(f"volume: Mt-KaHyPar has one weight constraint, so balance={','.join(balance)} "
+                             f"became one node weight ({' + '.join(balance)}, each scaled to the same total): "
+                             f"{what}")
+            assignment = volume_assignment(edge_index, num_nodes, num_parts, seed=seed, node_weights=weights,
+                                           notes=notes, **opts)
+        elif method == "cost":
+            from dgnn_lab.partition.cost import cost_assignment
+
+            if opts.get("model") is None:
+                raise ValueError("method 'cost' needs model= (a CostModel, or the path of one saved with "
+                                 "CostModel.save; fit one with dgnn_lab.experiments.imbalance.calibrate)")
+            assignment = cost_assignment(edge_index, num_nodes, num_parts, opts["model"], seed=seed, notes=notes)
+            opts["model"] = str(opts["model"]) if not isinstance(opts["model"], str) else opts["model"]
         elif method in ("ldg", "fennel"):
             assignment = streaming_assignment(edge_index, num_nodes, num_parts, method, seed=seed, notes=notes,
                                               **opts)
@@ -242,5 +286,6 @@ def method_signature(method: str) -> str:
     return f"{method}({', '.join(f'{k}={v!r}' for k, v in opts.items())})"
 
 
-__all__ = ["BALANCE_KEYS", "DESCRIPTIONS", "EDGE_CUT_METHODS", "METHODS", "METHOD_OPTIONS", "PARTITIONER_REGISTRY",
-           "method_signature", "parse_balance", "partition", "partition_methods", "register_partitioner"]
+__all__ = ["BALANCE_KEYS", "DESCRIPTIONS", "EDGE_CUT_METHODS", "METHODS", "METHOD_OPTIONS", "MODEL_METHODS",
+           "PARTITIONER_REGISTRY", "method_signature", "parse_balance", "partition", "partition_methods",
+           "register_partitioner"]

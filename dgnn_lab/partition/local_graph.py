@@ -170,3 +170,52 @@ class LocalGraph:
             raise ValueError(f"unknown model {model!r}; allowed: gcn, sage")
         self.adj, self.adj_t = csr_pair(dst, src, val, (n_owned, n_local))
         return self
+
+
+class VertexCutGraph(LocalGraph):
+    """Worker ``part``'s share of a vertex-cut plan (:mod:`dgnn_lab.partition.vertex_cut`) in
+    :class:`LocalGraph`'s layout: ``owned`` = the masters here, ``halo`` = the mirrors here in arrival order
+    (peer ``q``'s block: ``q``'s masters mirrored here, as ``boundary[q][part]`` lists them), ``send_index[q]``
+    = local ids of ``boundary[part][q]`` (the masters here mirrored on ``q``). So
+    :class:`~dgnn_lab.protocols.exchange.HaloExchange` broadcasts masters to mirrors and
+    :class:`~dgnn_lab.protocols.exchange.HaloReduce` sums mirrors' partial rows into their masters.
+
+    ``edge_index`` holds the edges *assigned* to this part (both ends are replicas here; either may be a
+    mirror), and ``A`` is ``n_local x n_local``: one row per replica, its partial aggregate over this part's
+    edges, weighted with **global** degrees so the partial sums add up to the full aggregate:
+
+    * GCN: ``A[v, u] = 1 / sqrt(d_u d_v)`` (``d``: global in-degree plus one self-loop); input self-loops are
+      dropped and each node's one self-loop ``1 / d_v`` is added at its master only (on no mirror).
+    * SAGE (mean): ``A[v, u] = 1 / deg_in(v)`` with the global in-degree (input self-loops kept, as PyG).
+    """
+
+    @classmethod
+    def from_plan(cls, plan: PartitionPlan, part: int, edge_index: Tensor) -> VertexCutGraph:
+        """The local layout of ``plan``'s part ``part`` (a vertex-cut plan)."""
+        if plan.kind != "vertex-cut":
+            raise ValueError(f"vertex-cut training needs a vertex-cut plan, got kind {plan.kind!r}")
+        pp = plan.parts[part]
+        recv = {q: pp.recv_from(q, plan) for q in range(plan.num_parts) if q != part}
+        return cls.from_part(pp, recv, plan.num_parts, plan.num_nodes, edge_index)
+
+    def build_adjacency(self, model: str, global_degree: Tensor | None = None) -> VertexCutGraph:
+        """Build ``A`` and ``A^T`` (``n_local x n_local``) for ``model``; ``global_degree`` indexed by global id:
+        :func:`global_in_degree` with ``self_loops=True`` for ``"gcn"``, ``self_loops=False`` for ``"sage"``."""
+        if global_degree is None:
+            raise ValueError("vertex-cut aggregation needs the global in-degrees (global_in_degree(...))")
+        src, dst = self.edge_index
+        n_local = self.num_local
+        deg = global_degree[self.local_to_global]
+        if model == "gcn":
+            keep = src != dst
+            loops = torch.arange(self.num_owned)  # the self-loop once, at the master
+            src = torch.cat([src[keep], loops])
+            dst = torch.cat([dst[keep], loops])
+            dinv = deg.pow(-0.5)
+            val = dinv[src] * dinv[dst]
+        elif model == "sage":
+            val = (1.0 / deg.clamp_min(1.0))[dst]
+        else:
+            raise ValueError(f"unknown model {model!r}; allowed: gcn, sage")
+        self.adj, self.adj_t = csr_pair(dst, src, val, (n_local, n_local))
+        return self

@@ -10,6 +10,9 @@ Definitions (``P`` parts, ``N`` nodes, ``L = plan.hops``):
   workers hold); vertex-cut ``sum_p (masters_p + mirrors_p) / N`` (replicas per node; mirrors per node is one less).
 * balance: ``max / mean`` over parts of owned nodes, of local edges (edges whose destination a part owns, or
   edges assigned to it for vertex-cut: the aggregation work) and of owned training nodes; 1.0 is perfect.
+* work imbalance: the edge balance under its own name: ``max / mean`` of the edges each worker aggregates per
+  layer (:func:`plan_work`), what full-graph training's ``work_imbalance`` measures, known before any run.
+* causes of imbalance (:func:`imbalance_causes`): each quantity a worker's epoch time grows with, apart.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class PartitionStats:
     per_part: list[dict[str, int]]
     mirrors_per_node: float | None = None
     notes: list[str] = field(default_factory=list)
+    #: max / mean edges aggregated per part (= ``balance["edges"]``): the full-graph ``work_imbalance``
+    work_imbalance: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,7 +124,44 @@ def _partition_stats(plan: PartitionPlan, data: Any) -> PartitionStats:
                  "train": imbalance(col["train"]) if train is not None else None},
         seconds=plan.seconds, timings=dict(plan.timings), per_part=per_part,
         mirrors_per_node=replication - 1 if vertex_cut else None, notes=list(plan.notes),
+        work_imbalance=imbalance(col["edges"]),
     )
+
+
+def plan_work(plan: PartitionPlan) -> list[int]:
+    """Edges each part aggregates per layer in full-graph training, from the plan alone: edge-cut, the
+    in-edges of its owned nodes; vertex-cut, the edges assigned to it."""
+    return [int(part.local_edge_ids.numel()) for part in plan.parts]
+
+
+#: The causes :func:`imbalance_causes` shows apart, and what each counts per part.
+CAUSES = {
+    "nodes": "owned nodes (masters for vertex-cut)",
+    "edges": "edges aggregated per layer (degree skew)",
+    "train": "training seeds",
+    "halo_recv": "halo rows received per layer (column sums of the P x P matrix)",
+    "halo_sent": "halo rows sent per layer (row sums of the P x P matrix)",
+    "hardware": "slowdown of the worker's hardware (an injected straggler)",
+}
+
+
+def imbalance_causes(stats: PartitionStats, straggler: list | tuple | None = None) -> dict[str, dict]:
+    """Why workers' epochs differ, one cause at a time: ``{cause: {"per_part": [...], "imbalance": max/mean,
+    "what": description}}`` for :data:`CAUSES`. Work (nodes, edges, seeds) and communication (halo rows in
+    and out) come from the plan; ``straggler = [rank, factor]`` (the run's) is the hardware cause, every other
+    worker at 1.0."""
+    pp = stats.per_part
+    per = {"nodes": [r["owned"] for r in pp], "edges": [r["edges"] for r in pp], "train": [r["train"] for r in pp],
+           "halo_recv": [r["halo_1hop"] for r in pp], "halo_sent": [r["sends"] for r in pp]}
+    speed = [1.0] * stats.num_parts
+    if straggler is not None:
+        rank, factor = int(straggler[0]), float(straggler[1])
+        if not 0 <= rank < stats.num_parts:
+            raise ValueError(f"straggler rank must be in [0, {stats.num_parts - 1}], got {rank}")
+        speed[rank] = factor
+    per["hardware"] = speed
+    return {k: {"per_part": v, "imbalance": imbalance(torch.tensor(v, dtype=torch.float64)), "what": CAUSES[k]}
+            for k, v in per.items()}
 
 
 def halo_growth(data: Any, assignment: Tensor, num_parts: int, max_hops: int) -> Tensor:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dgnn_lab.execution.loop import ENTRY
+from dgnn_lab.execution.loop import ENTRY, model_class
 from dgnn_lab.train.config import TrainConfig
 
 __all__ = ["ENTRY", "entry_for", "make_config", "prepare_run", "start", "train", "write_torchrun_spec"]
@@ -78,10 +78,12 @@ def prepare_run(cfg: TrainConfig, run_dir: str | Path, data: Any = None) -> Trai
         if plan.num_nodes != n:
             raise ValueError(f"partition is a plan of {plan.num_nodes} nodes but dataset {cfg.dataset!r} has {n}")
     else:
-        plan = partition(data, cfg.workers, cfg.partition, seed=cfg.seed, hops=1)
-        if plan.kind != "edge-cut":
-            raise ValueError(f"partition method {plan.method!r} gives a {plan.kind} plan; training needs an "
-                             f"edge-cut (node) partition")
+        plan = partition(data, cfg.workers, cfg.partition, seed=cfg.seed, hops=1, **cfg.partition_args)
+        ex = model_class(cfg.execution)
+        needs = getattr(ex, "partition_kind", "edge-cut")
+        if plan.kind != needs:
+            raise ValueError(f"partition method {plan.method!r} gives a plan of kind {plan.kind!r}, but execution "
+                             f"{ex.name!r} trains on {needs} plans")
     path = save_plan(plan, Path(run_dir) / "plan")
     cfg.partition_dir = str(path.resolve())
     return cfg

@@ -24,14 +24,16 @@ SYNCS = ("allreduce", "ps")
 
 
 def partition_methods() -> tuple[str, ...]:
-    """The partitioners training can use by name: the edge-cut built-ins and registered functions.
+    """The partitioners training can use by name: the edge-cut built-ins, the vertex-cut built-ins and
+    registered functions (node assignments: edge-cut).
 
-    Vertex-cut methods are excluded: these trainers exchange owned rows of a node partition, not the partial
-    aggregates of an edge partition.
+    A vertex-cut method (``edge-random``, ``dbh``, ``hdrf``) trains with execution ``vertex-cut`` (chosen by
+    default in mode ``full-sync``: partial aggregates reduced at masters, rows broadcast to mirrors); every
+    other execution model exchanges owned rows of a node partition and needs an edge-cut method.
     """
-    from dgnn_lab.partition import EDGE_CUT_METHODS, PARTITIONER_REGISTRY
+    from dgnn_lab.partition import EDGE_CUT_METHODS, MODEL_METHODS, PARTITIONER_REGISTRY, VERTEX_CUT_METHODS
 
-    return (*EDGE_CUT_METHODS, *PARTITIONER_REGISTRY.names())
+    return (*EDGE_CUT_METHODS, *MODEL_METHODS, *VERTEX_CUT_METHODS, *PARTITIONER_REGISTRY.names())
 
 
 #: The axes a config names strategies on (besides ``partition``), each with its registry (see
@@ -131,6 +133,31 @@ def parse_straggler(value: Any, workers: int) -> list:
     return [rank, factor]
 
 
+def parse_partition_args(items: Any) -> dict:
+    """``["balance=train,degree", "ufactor=30"]`` (the command line's repeatable ``--partition-arg``), or a
+    dict, -> keyword arguments of :func:`dgnn_lab.partition.partition`: numbers become int/float, the rest
+    stays text (``balance`` parses its own comma-separated keys)."""
+    if isinstance(items, dict):
+        return dict(items)
+    if isinstance(items, str):
+        items = [items]
+    out: dict = {}
+    for item in items:
+        key, sep, raw = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"partition argument {item!r} is not KEY=VALUE (e.g. balance=train,degree)")
+        raw = raw.strip()
+        try:
+            out[key] = int(raw)
+        except ValueError:
+            try:
+                out[key] = float(raw)
+            except ValueError:
+                out[key] = raw
+    return out
+
+
 def parse_fanouts(text: str) -> list[int]:
     """``"10,5"`` -> ``[10, 5]``: the command line's form of ``fanouts`` (one per layer, -1 = every neighbour)."""
     try:
@@ -181,6 +208,10 @@ class TrainConfig:
     partition: Any = field(default="metis", metadata={
         "help": "edge-cut partitioner", "metavar": "METHOD",
         "allowed": lambda: (*partition_methods(), "module:attribute")})
+    partition_args: dict = field(default_factory=dict, metadata={
+        "help": "partitioner option, repeatable, e.g. balance=train,degree (METIS/volume vertex weights), "
+                "ufactor=30, eps=0.05", "flag": "--partition-arg", "metavar": "KEY=VALUE", "repeat": True,
+        "parse": parse_partition_args})
     partition_dir: str | None = field(default=None, metadata={
         "help": "train on the plan saved in DIR by `dgnn-lab partition --save DIR` (its number of parts must "
                 "equal --workers)", "metavar": "DIR", "none": "partition here with --partition"})
@@ -353,7 +384,20 @@ class TrainConfig:
         self._validate_axes()
 
     def _validate_partition(self) -> None:
-        from dgnn_lab.partition import PartitionPlan, read_book
+        from dgnn_lab.partition import VERTEX_CUT_METHODS, PartitionPlan, read_book
+
+        # the plan kind, checked against the execution model in _validate_axes (vertex-cut plans need 'vertex-cut')
+        self._partition_kind = "vertex-cut" if isinstance(self.partition, str) and \
+            self.partition.lower() in VERTEX_CUT_METHODS else "edge-cut"
+
+        self.partition_args = parse_partition_args(self.partition_args) if isinstance(
+            self.partition_args, (list, tuple, str)) else self.partition_args
+        if not isinstance(self.partition_args, dict):
+            raise ValueError(f"partition_args must be a dict of partitioner options, got {self.partition_args!r}")
+        unknown = sorted(set(self.partition_args) - {"balance", *_method_options(self.partition)})
+        if unknown and isinstance(self.partition, str):
+            raise ValueError(f"partition {self.partition!r} takes no option {', '.join(map(repr, unknown))}; "
+                             f"allowed: {', '.join(['balance', *_method_options(self.partition)])}")
 
         if self.partition_dir is not None:
             self.partition_dir = str(self.partition_dir)
@@ -361,9 +405,7 @@ class TrainConfig:
                 book = read_book(self.partition_dir)
             except (OSError, ValueError) as e:
                 raise ValueError(f"partition_dir {self.partition_dir!r}: {e}") from None
-            if book["kind"] != "edge-cut":
-                raise ValueError(f"partition_dir {self.partition_dir!r} holds a {book['kind']} plan; training "
-                                 f"needs an edge-cut (node) partition")
+            self._partition_kind = book["kind"]
             if book["num_parts"] != self.workers:
                 raise ValueError(f"partition_dir {self.partition_dir!r} holds a plan of {book['num_parts']} parts "
                                  f"but workers={self.workers}")
@@ -376,9 +418,7 @@ class TrainConfig:
             return
         if isinstance(self.partition, PartitionPlan):
             plan = self.partition
-            if plan.kind != "edge-cut":
-                raise ValueError(f"partition is a {plan.kind} plan ({plan.method}); training needs an edge-cut "
-                                 f"(node) partition")
+            self._partition_kind = plan.kind
             if plan.num_parts != self.workers:
                 raise ValueError(f"partition is a plan of {plan.num_parts} parts but workers={self.workers}")
             return
@@ -412,14 +452,25 @@ class TrainConfig:
                 obj = self._objects[key]
                 setattr(self, axis, {**spec, "name": obj} if isinstance(spec, dict) else obj)
         implied = MODE_EXECUTION[self.mode]
-        if self.execution is None:
-            self.execution = implied
+        kind = getattr(self, "_partition_kind", "edge-cut")
+        if self.execution is None:  # a vertex-cut partition in the default mode: the vertex-cut execution
+            self.execution = "vertex-cut" if kind == "vertex-cut" and self.mode == "full-sync" else implied
         self._set_axis("execution", self.execution)
         ex = model_class(self.execution)
         ex_name = _label(self.execution)
         if self.mode != "full-sync" and ex_name != implied:
             raise ValueError(f"mode={self.mode!r} means execution {implied!r}, but execution={ex_name!r}; "
                              f"pass one of them")
+        needs = getattr(ex, "partition_kind", "edge-cut")
+        if kind != needs:
+            shown = self.partition if isinstance(self.partition, str) else getattr(self.partition, "method",
+                                                                                   _label(self.partition))
+            hint = "execution 'vertex-cut' (mode 'full-sync') or an edge-cut method" if kind == "vertex-cut" \
+                else "a vertex-cut method (edge-random, dbh, hdrf) or another execution"
+            article = "an" if kind == "edge-cut" else "a"
+            via = f" (mode {self.mode!r})" if self.mode != "full-sync" else ""
+            raise ValueError(f"partition {shown!r} is {article} {kind} partition, but execution {ex_name!r}{via} "
+                             f"trains on {needs} partitions: use {hint}")
         if ex_name in ("minibatch", "local-sgd"):
             self.mode = ex_name
         # halo protocol (strategy is its old name)
@@ -535,6 +586,13 @@ class TrainConfig:
         cfg._objects = dict(objects or {})
         cfg.validate()
         return cfg
+
+
+def _method_options(method: Any) -> tuple[str, ...]:
+    """The keyword options a built-in partition method takes (none for others: they are checked when called)."""
+    from dgnn_lab.partition import METHOD_OPTIONS
+
+    return tuple(METHOD_OPTIONS.get(method.lower(), {})) if isinstance(method, str) else ()
 
 
 def _users(axis: str) -> list[str]:

@@ -53,6 +53,7 @@ __all__ = [
     "phase_totals",
     "threads_of",
     "timeline_figure",
+    "work_bars_figure",
     "workers_note",
     "world_size_of",
 ]
@@ -168,6 +169,54 @@ def _phase_bars_spec(records: Iterable[Record], *, world_size: int | None = None
     return {"data": data, "layout": layout}
 
 
+#: The three per-worker measures of :func:`work_bars_figure`, each as a share of the mean worker's.
+WORK_MEASURES = {"work": "work (edges aggregated)", "cpu": "CPU time", "wall": "wall compute time"}
+WORK_COLORS = {"work": "#54A24B", "cpu": "#B279A2", "wall": "#4C78A8"}
+
+
+def _work_bars_spec(records: Iterable[Record], *, world_size: int | None = None,
+                    cores: int | None = None) -> dict:
+    """The plain-dict spec of :func:`work_bars_figure`."""
+    records = check_records(records)
+    size = world_size_of(records, world_size)
+    servers = rec.server_ranks(records)
+    ranks = [p for p in range(size) if p not in servers]
+    labels = [f"worker {p}" for p in ranks]
+    totals = {w["rank"]: w for w in rec.worker_totals(records, size)}
+    work = {w["rank"]: w.get("edges") for w in rec.work_totals(records, size)}
+    values = {"work": [work.get(p) for p in ranks], "cpu": [totals[p]["cpu_s"] for p in ranks],
+              "wall": [totals[p]["compute_s"] for p in ranks]}
+    units = {"work": "%{customdata:,.0f} edges", "cpu": "%{customdata:.3f} s CPU",
+             "wall": "%{customdata:.3f} s compute"}
+    data: list[dict] = []
+    ratios = {}
+    for k, label in WORK_MEASURES.items():
+        v = values[k]
+        known = [x for x in v if x is not None]
+        mean = sum(known) / len(known) if known and len(known) == len(v) else 0.0
+        rel = [x / mean for x in v] if mean > 0 else []
+        ratios[k] = max(rel) if rel else None
+        data.append(dict(type="bar", x=labels if rel else [], y=rel, name=label, marker={"color": WORK_COLORS[k]},
+                         customdata=v if rel else [],
+                         hovertemplate="%{x}: %{y:.2f}x the mean worker (" + units[k] + ")<extra></extra>"))
+
+    def f(x):
+        return "n/a" if x is None else f"{x:.2f}"
+
+    extra = f"max/mean: work {f(ratios['work'])} · CPU {f(ratios['cpu'])} · wall {f(ratios['wall'])}"
+    layout = dict(
+        title=_title("Work, CPU and wall time per worker", size, cores, extra, threads_of(records)),
+        barmode="group",
+        yaxis={"title": {"text": "x the mean worker"}, "rangemode": "tozero"},
+        shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
+                 "line": {"dash": "dot", "color": "#888", "width": 1}}],
+        legend={"orientation": "h", "y": -0.15},
+        margin={"t": 95, "b": 40, "l": 60, "r": 20},
+        height=360,
+    )
+    return {"data": data, "layout": layout}
+
+
 def _bytes_heatmap_spec(records: Iterable[Record], *, world_size: int | None = None,
                          cores: int | None = None, purpose_prefix: str | None = None,
                          traffic: str = "train") -> dict:
@@ -267,6 +316,18 @@ def phase_bars_figure(records: Iterable[Record], *, world_size: int | None = Non
     return go.Figure(_phase_bars_spec(records, world_size=world_size, cores=cores))
 
 
+def work_bars_figure(records: Iterable[Record], *, world_size: int | None = None,
+                     cores: int | None = None) -> go.Figure:
+    """Per worker, side by side: its work (edges aggregated, counted exactly), its CPU seconds and its wall
+    compute seconds, each divided by the mean worker's (1.0 = average).
+
+    Work is the partition's doing and the same on any machine; CPU time adds the kernels' speed; wall time adds
+    waiting for a core. Equal work with unequal wall time is oversubscription or slow hardware (a straggler),
+    not the partition. Always three traces (work, CPU, wall); a measure the records lack is empty.
+    """
+    return go.Figure(_work_bars_spec(records, world_size=world_size, cores=cores))
+
+
 def bytes_heatmap_figure(records: Iterable[Record], *, world_size: int | None = None,
                          cores: int | None = None, purpose_prefix: str | None = None,
                          traffic: str = "train") -> go.Figure:
@@ -294,7 +355,7 @@ def timeline_figure(records: Iterable[Record], *, world_size: int | None = None,
 #: The dashboard's figures as plain ``{"data": [...], "layout": {...}}`` dicts (no plotly validation, which
 #: costs more than the drawing itself on a busy 2-core laptop); ``go.Figure(spec)`` gives the public figure.
 FIGURE_SPECS = {"curves": _curves_spec, "phases": _phase_bars_spec, "bytes": _bytes_heatmap_spec,
-                "timeline": _timeline_spec}
+                "timeline": _timeline_spec, "work": _work_bars_spec}
 
 
 def comparison_figure(runs: Mapping[str, Iterable[Record]], *, cores: int | None = None,

@@ -251,6 +251,7 @@ class Dashboard:
             "curves": vt.FIGURE_SPECS["curves"](records, world_size=size, cores=cores,
                                                 total_epochs=self._total(records)),
             "phases": vt.FIGURE_SPECS["phases"](records, world_size=size, cores=cores),
+            "work": vt.FIGURE_SPECS["work"](records, world_size=size, cores=cores),
             "bytes": vt.FIGURE_SPECS["bytes"](records, world_size=size, cores=cores, traffic=self.traffic),
             "timeline": vt.FIGURE_SPECS["timeline"](records, world_size=size, cores=cores,
                                                     last_epochs=self.last_epochs),
