@@ -22,33 +22,9 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 import time
 
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
-
-
-class PeakRSS:
-    """Samples this process's resident set size in a thread; ``.peak - .start`` is the extra memory used."""
-
-    def __enter__(self):
-        self.start = self.peak = _rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, _rss_bytes())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
+from bench_partition import PeakRSS
 
 
 def _graph(dataset: str, n: int):

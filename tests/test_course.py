@@ -472,10 +472,11 @@ def _title(fig: dict) -> str:
 @pytest.mark.timeout(900)  # two smoke-mode runs of the notebook
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] != "00"], ids=lambda p: p.stem)
 def test_every_lab_notebook_runs_and_grades(path, tmp_path, monkeypatch):
-    """Each lab notebook, run twice in smoke mode as a course runs it. The instructor edition (the committed
-    notebook): no cell raises, every code cell ran once in order, and the grader passes each of its >= 3
-    exercises. The student edition with widgets off (``DGNN_LAB_WIDGETS=0``, the static fallback of Colab and
-    nbconvert): every exercise fails as unanswered, the rest still runs, and live views emit plain figures."""
+    """Each lab notebook, run twice in smoke mode as a course runs it (one shared runs folder). The instructor
+    edition (the committed notebook): no cell raises, every code cell ran once in order, and the grader passes
+    each of its >= 3 exercises. The student edition with widgets off (``DGNN_LAB_WIDGETS=0``, the static fallback
+    of Colab and nbconvert): every exercise fails as unanswered, the rest still runs, and live views emit plain
+    figures."""
     from dgnn_lab.course.grade import exercises, grade
 
     committed = nbformat.reads(stored_text(path), as_version=4)
@@ -490,7 +491,9 @@ def test_every_lab_notebook_runs_and_grades(path, tmp_path, monkeypatch):
     key = build([tmp_path / "src" / path.name], tmp_path / "instructor", edition="instructor")
     student = build([tmp_path / "src" / path.name], tmp_path / "student", edition="student")
 
-    key_rows = grade(key, timeout=300, keep=tmp_path / "key-run")
+    # one runs folder for both editions, as a course grading many submissions would share it: the student
+    # edition re-opens the comparisons the instructor edition trained (live runs and train() calls run again)
+    key_rows = grade(key, timeout=300, keep=tmp_path / "key-run", shared_runs=tmp_path / "runs")
     assert len(key_rows) == count
     assert all(r["passed"] for r in key_rows), [(r["grade_id"], r["reason"]) for r in key_rows if not r["passed"]]
     ran = nbformat.read(tmp_path / "key-run" / path.name, as_version=4)
@@ -501,7 +504,7 @@ def test_every_lab_notebook_runs_and_grades(path, tmp_path, monkeypatch):
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
 
     monkeypatch.setenv("DGNN_LAB_WIDGETS", "0")
-    student_rows = grade(student, timeout=300, keep=tmp_path / "student-run")
+    student_rows = grade(student, timeout=300, keep=tmp_path / "student-run", shared_runs=tmp_path / "runs")
     assert len(student_rows) == count
     assert not any(r["passed"] for r in student_rows), [r["grade_id"] for r in student_rows if r["passed"]]
     assert all(r["reason"].startswith("not answered yet") for r in student_rows), [r["reason"] for r in student_rows]

@@ -62,6 +62,18 @@ def test_plan_features_and_prediction_from_the_plan():
     assert model.predict_epoch(plan) == pytest.approx(float((x @ np.array(COEF)).max()) + 0.01)
 
 
+def test_the_volume_candidate_is_left_out_of_large_graphs_unless_asked(monkeypatch):
+    import dgnn_lab.partition.cost as cost
+
+    data = datasets.load("powerlaw", **GRAPH)
+    model = CostModel(*COEF, layers=2, widths=[16, 4], backward=[True, True])
+    monkeypatch.setattr(cost, "VOLUME_CANDIDATE_NODES", 1000)
+    notes: list[str] = []
+    assert "volume-cost" not in cost.cost_candidates(data.edge_index, data.num_nodes, 3, model, notes=notes)
+    assert "the volume candidate was left out (1,200 nodes > 1,000" in notes[0]
+    assert "volume-cost" in cost.cost_candidates(data.edge_index, data.num_nodes, 3, model, volume=True)
+
+
 def test_range_by_cost_is_contiguous_and_balanced():
     cost = np.random.default_rng(1).pareto(1.5, 5000) + 1
     part = range_by_cost(cost, 4).numpy()
@@ -86,6 +98,10 @@ def test_cost_partitioner_picks_the_smallest_prediction_and_trains_by_path(tmp_p
     assert notes[0].startswith(f"cost: chose {min(preds, key=preds.get)} ")
     plan = partition(data, 3, "cost", model=str(path))
     assert torch.equal(plan.assignment, chosen) and plan.options["model"] == str(path)
+    assert "volume-cost" in plan.notes[0]
+    assert "volume-cost" not in partition(data, 3, "cost", model=str(path), volume="false").notes[0]
+    with pytest.raises(ValueError, match="option volume .* must be true or false, got 'maybe'"):
+        partition(data, 3, "cost", model=str(path), volume="maybe")
     with pytest.raises(ValueError, match="method 'cost' needs model="):
         partition(data, 3, "cost")
     (tmp_path / "bad.json").write_text(json.dumps({"a": 1}))

@@ -107,21 +107,26 @@ def _cases(root) -> list[dict]:
     ]
 
 
-@pytest.fixture(scope="module")
-def references(planetoid_root):
-    """Per case: the data and the single-process PyG per-epoch losses (one thread: on a busy 2-core machine
-    two threads mostly spin)."""
+def reference_runs(cases: list[dict]) -> list[tuple]:
+    """Per case: its config, the data and the single-process PyG per-epoch losses (dropout 0; one thread: on a
+    busy 2-core machine two threads mostly spin)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    out = []
-    for c in _cases(planetoid_root):
+    out, cache = [], {}
+    for c in cases:
         cfg = TrainConfig(**c)
-        data = datasets.load(cfg.dataset, **cfg.dataset_args)
+        key = (cfg.dataset, str(cfg.dataset_args))
+        data = cache.setdefault(key, datasets.load(cfg.dataset, **cfg.dataset_args))
         ref = train_reference(data, model=cfg.model, layers=cfg.layers, hidden=cfg.hidden, dropout=0.0,
                               lr=cfg.lr, weight_decay=cfg.weight_decay, epochs=EPOCHS, seed=cfg.seed)
         out.append((cfg, data, ref))
     torch.set_num_threads(threads)
     return out
+
+
+@pytest.fixture(scope="module")
+def references(planetoid_root):
+    return reference_runs(_cases(planetoid_root))
 
 
 @pytest.mark.slow

@@ -18,11 +18,10 @@ from dgnn_lab import datasets
 from dgnn_lab.dist import run
 from dgnn_lab.dist.testing import TaggedContext
 from dgnn_lab.execution.loop import worker_main
-from dgnn_lab.execution.reference import train_reference
 from dgnn_lab.partition import partition, save_plan
 from dgnn_lab.train import TrainConfig, train
+from tests.test_train_exact import EPOCHS, reference_runs
 
-EPOCHS = 10
 METHODS = ("edge-random", "dbh", "hdrf")
 
 
@@ -101,19 +100,7 @@ def _widths(model_cfg: TrainConfig, data) -> list[tuple[int, bool]]:
 
 @pytest.fixture(scope="module")
 def references(planetoid_root):
-    """Per case: config, data and the single-process PyG per-epoch losses (one thread: the machine is busy)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    out, cache = [], {}
-    for c in _cases(planetoid_root):
-        cfg = TrainConfig(**c)
-        key = (cfg.dataset, str(cfg.dataset_args))
-        data = cache.setdefault(key, datasets.load(cfg.dataset, **cfg.dataset_args))
-        ref = train_reference(data, model=cfg.model, layers=cfg.layers, hidden=cfg.hidden, dropout=0.0, lr=cfg.lr,
-                              weight_decay=cfg.weight_decay, epochs=EPOCHS, seed=cfg.seed)
-        out.append((cfg, data, ref))
-    torch.set_num_threads(threads)
-    return out
+    return reference_runs(_cases(planetoid_root))
 
 
 @pytest.mark.slow

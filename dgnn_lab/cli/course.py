@@ -38,6 +38,9 @@ def register(sub) -> argparse.ArgumentParser:
                    help="the instructor's notebooks (same file names): their check cells replace the "
                         "submissions' before running, so an edited or deleted check still counts")
     g.add_argument("--keep", default=None, metavar="DIR", help="write each executed notebook (outputs in) to DIR")
+    g.add_argument("--shared-runs", default=None, metavar="DIR",
+                   help="one runs folder for all submissions: comparisons a notebook trains are trained once and "
+                        "re-opened by every later submission (default: a fresh folder per submission)")
     p.set_defaults(_course_parser=p)
     return p
 
@@ -80,7 +83,8 @@ def _grade(args: argparse.Namespace) -> int:
     empty = [str(s.path) for s in subs if not s.exercises]
     if empty:
         raise CLIError(f"no exercises (nbgrader autograder test cells) in {', '.join(empty)}")
-    rows = grade(args.notebooks, timeout=args.timeout, smoke=args.smoke, reference=args.reference, keep=args.keep)
+    rows = grade(args.notebooks, timeout=args.timeout, smoke=args.smoke, reference=args.reference, keep=args.keep,
+                 shared_runs=args.shared_runs)
     total = summary(rows)
     if args.json:
         print_json(rows)

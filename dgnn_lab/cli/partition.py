@@ -26,7 +26,9 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--hops", type=int, default=1, metavar="L",
                    help="halo depth to report: an L-layer GNN reads the L-hop halo (default: 1)")
     p.add_argument("--balance", default="", metavar="KEYS",
-                   help="METIS balance constraints, comma-separated: train, degree (default: none)")
+                   help="vertex weights (metis, volume), comma-separated: train, degree (default: none)")
+    p.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method option, repeatable: ufactor=30 (metis), eps=0.05 (volume), model=PATH (cost)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
     p.add_argument("--save", default=None, metavar="DIR", help="save the plan (JSON book + tensors) to DIR")
     p.add_argument("--save-assignment", default=None, metavar="FILE.npy",
@@ -64,6 +66,8 @@ def _report(st, data_name: str, saved: list[str]) -> str:
         + (f"  ({st.mirrors_per_node:.3f} mirrors per node)" if st.mirrors_per_node is not None
            else f"  ((owned + {st.hops}-hop halo) / nodes)"),
         f"balance (max/mean)  nodes {f(b['nodes'])}  edges {f(b['edges'])}  train {f(b['train'])}",
+        f"work imbalance      {f(st.work_imbalance)} (max / mean edges aggregated per layer: what full-graph "
+        "training's work_imbalance measures)",
         f"time                {st.seconds:.3f} s (partitioner {st.timings.get('assign', 0):.3f} s, "
         f"plan {st.timings.get('build', 0):.3f} s)",
     ]
@@ -81,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--save-assignment must name a .npy file, got {args.save_assignment!r}")
     data = load_dataset(args)
     try:
-        plan = partition(data, args.parts, args.method, seed=args.seed, hops=args.hops, balance=args.balance)
+        from dgnn_lab.train.config import parse_partition_args
+
+        plan = partition(data, args.parts, args.method, seed=args.seed, hops=args.hops, balance=args.balance,
+                         **parse_partition_args(args.method_arg))
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     st = partition_stats(plan, data)

@@ -182,7 +182,8 @@ def _kernel_env(runs: Path, smoke: bool) -> dict[str, str]:
     return env
 
 
-def _execute(nb: Any, workdir: Path, *, timeout: float, smoke: bool, kernel_name: str) -> tuple[int, str] | None:
+def _execute(nb: Any, workdir: Path, *, timeout: float, smoke: bool, kernel_name: str,
+             runs: Path | None = None) -> tuple[int, str] | None:
     """Run every cell of ``nb`` in place; ``(index, why)`` of the cell where the run stopped early, else None."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -195,7 +196,7 @@ def _execute(nb: Any, workdir: Path, *, timeout: float, smoke: bool, kernel_name
     # what the cells print reaches their outputs over the kernel protocol as usual.
     log = (workdir / "kernel.log").open("w")
     try:
-        with client.setup_kernel(env=_kernel_env(workdir / "runs", smoke), cwd=str(workdir), stderr=log):
+        with client.setup_kernel(env=_kernel_env(runs or workdir / "runs", smoke), cwd=str(workdir), stderr=log):
             started = True
             for index, cell in enumerate(nb.cells):
                 try:
@@ -281,13 +282,16 @@ def prepare(paths: Iterable[str | Path], reference: str | Path | None = None) ->
 
 def grade(paths: Iterable[str | Path], *, timeout: float = 300, smoke: bool = True,
           reference: str | Path | None = None, keep: str | Path | None = None,
-          kernel_name: str = "python3") -> list[dict[str, Any]]:
+          kernel_name: str = "python3", shared_runs: str | Path | None = None) -> list[dict[str, Any]]:
     """Grade each notebook in ``paths``; one dict per exercise, in order: ``notebook`` (file name), ``path``,
     ``grade_id``, ``points``, ``score`` (``points`` when passed, else 0), ``passed``, ``reason``.
 
     ``timeout``: seconds per cell. ``smoke``: run in ``DGNN_LAB_SMOKE=1`` mode. ``reference``: a folder of the
     instructor's notebooks whose check cells replace the submissions'. ``keep``: a folder to write each executed
-    notebook into (outputs in), for feedback. Every path is read before the first kernel starts
+    notebook into (outputs in), for feedback. ``shared_runs``: one runs folder for every submission instead of
+    a fresh one each, so a comparison the notebook trains (:func:`dgnn_lab.experiments.compare.compare`, cached
+    by the hash of its configuration and of any strategy's code) is trained once for the whole class and
+    re-opened by every later submission. Every path is read before the first kernel starts
     (:class:`GradeInputError` for one that is missing or not a notebook). A notebook without exercises is not
     run and contributes no rows."""
     import nbformat
@@ -298,7 +302,8 @@ def grade(paths: Iterable[str | Path], *, timeout: float = 300, smoke: bool = Tr
         if not sub.exercises:
             continue
         with tempfile.TemporaryDirectory(prefix="dgnn-grade-", ignore_cleanup_errors=True) as tmp:
-            stopped = _execute(sub.nb, Path(tmp), timeout=timeout, smoke=smoke, kernel_name=kernel_name)
+            stopped = _execute(sub.nb, Path(tmp), timeout=timeout, smoke=smoke, kernel_name=kernel_name,
+                               runs=Path(shared_runs).resolve() if shared_runs is not None else None)
         if keep is not None:
             Path(keep).mkdir(parents=True, exist_ok=True)
             nbformat.write(sub.nb, Path(keep) / sub.path.name)

@@ -52,7 +52,7 @@ METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     "random": {}, "range": {}, "metis": {"ufactor": None},
     "ldg": {"order": "random"}, "fennel": {"order": "random", "gamma": 1.5, "nu": 1.1, "alpha": None},
     "volume": {"eps": 0.03, "start": "metis", "vcycles": 1, "preset": "deterministic"},
-    "cost": {"model": None}, "edge-random": {}, "dbh": {}, "hdrf": {"lam": 1.0, "eps": 1.0},
+    "cost": {"model": None, "volume": None}, "edge-random": {}, "dbh": {}, "hdrf": {"lam": 1.0, "eps": 1.0},
 }
 
 Method = str | Callable[..., Any]
@@ -139,6 +139,14 @@ def _check_options(method: str, options: dict) -> dict:
     if method == "volume" and "preset" in options and options["preset"] not in VOLUME_PRESETS:
         raise ValueError(f"unknown Mt-KaHyPar preset {options['preset']!r}; valid presets: "
                          f"{', '.join(VOLUME_PRESETS)}")
+    if method == "cost" and "volume" in options:
+        v = options["volume"]
+        flags = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v).strip().lower() in flags:
+            v = flags[str(v).strip().lower()]
+        if v is not None and not isinstance(v, bool):
+            raise ValueError(f"option volume (include the volume candidate) must be true or false, got {v!r}")
+        options = {**options, "volume": v}
     if "order" in options and options["order"] not in ORDERS:
         raise ValueError(f"unknown stream order {options['order']!r}; valid orders: {', '.join(ORDERS)}")
     return {**{k: v for k, v in allowed.items() if v is not None}, **options}
@@ -256,7 +264,8 @@ def _partition(
             if opts.get("model") is None:
                 raise ValueError("method 'cost' needs model= (a CostModel, or the path of one saved with "
                                  "CostModel.save; fit one with dgnn_lab.experiments.imbalance.calibrate)")
-            assignment = cost_assignment(edge_index, num_nodes, num_parts, opts["model"], seed=seed, notes=notes)
+            assignment = cost_assignment(edge_index, num_nodes, num_parts, opts["model"], seed=seed,
+                                         volume=opts.get("volume"), notes=notes)
             opts["model"] = str(opts["model"]) if not isinstance(opts["model"], str) else opts["model"]
         elif method in ("ldg", "fennel"):
             assignment = streaming_assignment(edge_index, num_nodes, num_parts, method, seed=seed, notes=notes,

@@ -196,9 +196,15 @@ def range_by_cost(cost: np.ndarray, num_parts: int) -> Tensor:
     return torch.from_numpy(np.minimum(part, num_parts - 1))
 
 
+#: Above this many nodes the ``volume`` candidate is left out unless asked for: Mt-KaHyPar's deterministic
+#: preset takes minutes there (see ``benchmarks/bench_imbalance.py --scale``).
+VOLUME_CANDIDATE_NODES = 200_000
+
+
 def cost_candidates(edge_index: Tensor, num_nodes: int, num_parts: int, model: CostModel, *,
-                    seed: int = 0) -> dict[str, Tensor]:
-    """The assignments :func:`cost_assignment` chooses among, by name."""
+                    seed: int = 0, volume: bool | None = None, notes: list[str] | None = None) -> dict[str, Tensor]:
+    """The assignments :func:`cost_assignment` chooses among, by name. ``volume``: include the volume
+    partitioner's candidate (default: up to :data:`VOLUME_CANDIDATE_NODES` nodes)."""
     from dgnn_lab.partition.metis import _kway_ctypes, metis_assignment, symmetric_csr
 
     cost = _node_cost(edge_index, num_nodes, model)
@@ -209,6 +215,13 @@ def cost_candidates(edge_index: Tensor, num_nodes: int, num_parts: int, model: C
         part = _kway_ctypes(xadj, adjncy, num_parts, vw, {"seed": int(seed), "ufactor": ufactor})
         out[f"metis-cost(ufactor={ufactor})"] = torch.from_numpy(part).long()
     out["range-cost"] = range_by_cost(cost, num_parts)
+    if volume is None:
+        volume = num_nodes <= VOLUME_CANDIDATE_NODES
+        if not volume and notes is not None:
+            notes.append(f"cost: the volume candidate was left out ({num_nodes:,} nodes > "
+                         f"{VOLUME_CANDIDATE_NODES:,}: Mt-KaHyPar takes minutes there); pass volume=True to include it")
+    if not volume:
+        return out
     try:
         from dgnn_lab.partition.volume import volume_assignment
     except ImportError:  # pragma: no cover - the volume partitioner is optional where Mt-KaHyPar is missing
@@ -221,16 +234,17 @@ def cost_candidates(edge_index: Tensor, num_nodes: int, num_parts: int, model: C
 
 
 def cost_assignment(edge_index: Tensor, num_nodes: int, num_parts: int, model: CostModel | str | Path, *,
-                    seed: int = 0, notes: list[str] | None = None) -> Tensor:
-    """The candidate assignment (:func:`cost_candidates`) whose plan has the smallest predicted epoch time;
-    ``notes`` gets every candidate's prediction."""
+                    seed: int = 0, volume: bool | None = None, notes: list[str] | None = None) -> Tensor:
+    """The candidate assignment (:func:`cost_candidates`, ``volume`` as there) whose plan has the smallest
+    predicted epoch time; ``notes`` gets every candidate's prediction."""
     if not isinstance(model, CostModel):
         model = CostModel.load(model)
     if num_parts == 1:
         return torch.zeros(num_nodes, dtype=torch.long)
     scores = {}
     best = None
-    for name, assignment in cost_candidates(edge_index, num_nodes, num_parts, model, seed=seed).items():
+    for name, assignment in cost_candidates(edge_index, num_nodes, num_parts, model, seed=seed, volume=volume,
+                                            notes=notes).items():
         plan = build_plan(edge_index, num_nodes, assignment, num_parts)
         scores[name] = model.predict_epoch(plan)
         if best is None or scores[name] < scores[best[0]]:
@@ -241,5 +255,5 @@ def cost_assignment(edge_index: Tensor, num_nodes: int, num_parts: int, model: C
     return best[1]
 
 
-__all__ = ["FEATURES", "CostModel", "cost_assignment", "cost_candidates", "fit_cost_model", "plan_features",
-           "range_by_cost", "run_samples"]
+__all__ = ["FEATURES", "VOLUME_CANDIDATE_NODES", "CostModel", "cost_assignment", "cost_candidates", "fit_cost_model",
+           "plan_features", "range_by_cost", "run_samples"]

@@ -206,7 +206,8 @@ class TrainConfig:
     # data partition: a method name, a function f(data, num_parts) -> assignment, or a PartitionPlan; the
     # launching process builds the plan once and saves it in partition_dir (or trains on a saved plan there)
     partition: Any = field(default="metis", metadata={
-        "help": "edge-cut partitioner", "metavar": "METHOD",
+        "help": "partitioner (a vertex-cut one trains with --execution vertex-cut, chosen by default); cost needs "
+                "--partition-arg model=PATH", "metavar": "METHOD",
         "allowed": lambda: (*partition_methods(), "module:attribute")})
     partition_args: dict = field(default_factory=dict, metadata={
         "help": "partitioner option, repeatable, e.g. balance=train,degree (METIS/volume vertex weights), "

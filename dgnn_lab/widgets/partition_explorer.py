@@ -90,7 +90,7 @@ class PartitionExplorer:
         for w in (self.dataset, self.parts, self.method, self.hops, self.balance_train, self.balance_degree,
                   self.part):
             w.observe(self._on_change, names="value")
-        balance_box = W.HBox([W.Label("METIS constraints:"), self.balance_train, self.balance_degree])
+        balance_box = W.HBox([W.Label("vertex weights (METIS, volume):"), self.balance_train, self.balance_degree])
         controls = W.VBox([W.HBox([self.dataset, self.method]), W.HBox([self.parts, self.hops, self.part]),
                            balance_box, self.status])
         wrap = W.Layout(flex_flow="row wrap")
@@ -128,7 +128,7 @@ class PartitionExplorer:
         data = self.data()
         n = int(data.num_nodes)
         method = self.method.value
-        metis = method == "metis"
+        metis = method in ("metis", "volume")  # the methods that take vertex weights
         self.balance_train.disabled = self.balance_degree.disabled = not metis
         balance = self._balance() if metis else ()
         with self.parts.hold_trait_notifications():
@@ -161,7 +161,7 @@ class PartitionExplorer:
             self.table.value = _stats_html(self.stats)
             self._drawn["stats"] = key
         self.last_redraw_s = time.perf_counter() - t0
-        note = "" if metis or not self._balance() else " (balance applies to METIS only)"
+        note = "" if metis or not self._balance() else " (balance applies to METIS and volume only)"
         self.status.value = (f"{html.escape(self.stats.summary())} · redrawn in {self.last_redraw_s:.2f} s"
                              f"{html.escape(note)}")
 

@@ -97,6 +97,7 @@ partition_graph_figure(vplan, karate, part=0)
 # | `metis` | edge-cut: METIS k-way multilevel min-cut (DistDGL); supports balance= |
 # | `ldg` | edge-cut: one-pass streaming, linear deterministic greedy |
 # | `fennel` | edge-cut: one-pass streaming, Fennel's modularity-like objective |
+# | `volume` | edge-cut: hypergraph partitioning for minimal communication volume (Mt-KaHyPar; notebook 07) |
 # | `edge-random` | vertex-cut: each edge to a random part (PowerGraph's random) |
 # | `dbh` | vertex-cut: degree-based hashing (edge follows its lower-degree end) |
 # | `hdrf` | vertex-cut: streaming, high-degree (nodes) replicated first |
