@@ -129,3 +129,33 @@ def test_remedies_and_calibration_train_for_real(tmp_path):
     assert vc.config["execution"] == "vertex-cut"
     checked = validate(model, {"cost model": rem.results["cost model"]})
     assert np.isfinite(checked["error"]).all() and checked.loc[0, "predicted_s"] > 0
+
+
+@pytest.mark.slow
+def test_cli_trains_volume_vertex_cut_and_cost_and_reports_work(tmp_path, capsys):
+    from dgnn_lab.cli import main
+
+    model = CostModel(*COEF, layers=2, widths=[8, 4], backward=[True, True]).save(tmp_path / "model.json")
+    common = ["train", "--dataset", "powerlaw", *[f"--dataset-arg={k}={v}" for k, v in GRAPH.items()],
+              "--workers", "2", "--epochs", "2", "--eval-every", "0", "--json"]
+    for i, extra in enumerate((["--partition", "volume"], ["--partition", "hdrf"],
+                               ["--partition", "cost", "--partition-arg", f"model={model}"])):
+        assert main([*common, *extra, "--run-dir", str(tmp_path / f"run{i}")]) == 0, extra
+        s = json.loads(capsys.readouterr().out)
+        assert s["status"] == "done" and s["config"]["partition"] == extra[1]
+        assert s["work_imbalance"] >= 1.0 and s["cpu_imbalance"] is not None
+        assert all(w["work"]["edges"] > 0 and w["cpu_s"] > 0 for w in s["workers"])
+        if extra[1] == "hdrf":
+            assert s["config"]["execution"] == "vertex-cut"
+            assert any(p.startswith("halo_reduce") for p in _purposes(s))
+    rc = main([*common, "--partition", "cost", "--partition-arg", f"model={tmp_path / 'none.json'}", "--run-dir",
+               str(tmp_path / "bad")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no cost model at" in err and err.count("\n") == 1
+
+
+def _purposes(summary: dict) -> set[str]:
+    from dgnn_lab.dist import RunResult
+
+    recs = RunResult.load(summary["run_dir"]).records
+    return {p for r in recs if r["type"] == "epoch" for per in r.get("bytes_sent", {}).values() for p in per}

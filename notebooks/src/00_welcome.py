@@ -12,7 +12,7 @@
 # |---|---|
 # | **communication volume** | bytes per worker pair and purpose, counted at the communicator |
 # | **accuracy loss** | test accuracy against single-process training on the same data and seed |
-# | **workload imbalance** | compute, communication and waiting time per worker (max / mean) |
+# | **workload imbalance** | work (edges aggregated, counted), CPU and wall time per worker (max / mean) |
 
 # %% [markdown] id="c01"
 # ## The map
@@ -25,6 +25,7 @@
 # | **Communication protocol: sync vs async** | `04_sync_vs_async` | staleness, PipeGCN, parameter server, stragglers |
 # | **Execution model: mini-batch** | `05_minibatch_training` | sample / fetch / train pipelines, feature caching |
 # | **Communication protocol: less traffic** | `06_communication` | boundary sampling, quantisation, communication-free training |
+# | **Workload imbalance** | `07_workload_imbalance` | work counted exactly, causes apart; degree weights, the volume partitioner, vertex-cut training, a fitted cost model |
 #
 # Everything a notebook does is a call into the `dgnn_lab` package, so the same experiment runs from the terminal (`dgnn-lab ...`) or a script.
 
