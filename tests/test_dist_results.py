@@ -68,8 +68,8 @@ def test_summary_fields():
     assert s["test_acc"] == 0.65
     assert s["best_epoch"] == 1 and s["test_acc_at_best_val"] == 0.6  # first epoch reaching the best val acc
     assert s["workers"][0] == {"rank": 0, "compute_s": 3.0, "comm_s": pytest.approx(0.3),
-                               "wait_s": pytest.approx(0.6), "bytes_sent": 354, "bytes_recv": 144,
-                               "train_bytes": 354, "eval_bytes": 0}
+                               "wait_s": pytest.approx(0.6), "epoch_s": 6.0, "cpu_s": None, "work": {},
+                               "bytes_sent": 354, "bytes_recv": 144, "train_bytes": 354, "eval_bytes": 0}
     assert s["workers"][1]["compute_s"] == 9.0
     assert s["imbalance"] == pytest.approx(9.0 / 6.0)
     assert s["bytes_matrix"] == [[0, 354], [144, 0]]

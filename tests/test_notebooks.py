@@ -41,14 +41,14 @@ def _code_cells(path):
 
 
 def test_there_are_notebooks():
-    # Seven notebooks, numbered 00..06 in teaching order, one source each.
-    assert [p.name[:3] for p in NOTEBOOKS] == [f"{i:02d}_" for i in range(7)], [p.name for p in NOTEBOOKS]
+    # Eight notebooks, numbered 00..07 in teaching order, one source each.
+    assert [p.name[:3] for p in NOTEBOOKS] == [f"{i:02d}_" for i in range(8)], [p.name for p in NOTEBOOKS]
     assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name) for p in NOTEBOOKS), [p.name for p in NOTEBOOKS]
     assert NOTEBOOKS[0].name == "00_welcome.ipynb"
 
 
 def test_every_notebook_has_a_source_and_vice_versa():
-    assert len(SOURCES) == len(NOTEBOOKS) == 7
+    assert len(SOURCES) == len(NOTEBOOKS) == 8
     assert [p.stem for p in SOURCES] == [p.stem for p in NOTEBOOKS]
 
 

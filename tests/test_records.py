@@ -248,12 +248,12 @@ def test_phase_totals_worker_totals_and_imbalance():
     with pytest.raises(ValueError, match="epoch record from rank 2, but world_size is 2"):
         R.phase_totals(recs, 2)
     assert R.worker_totals(recs) == [
-        {"rank": 0, "compute_s": 4.0, "comm_s": 2.0, "wait_s": 1.0, "bytes_sent": 692, "bytes_recv": 288,
-         "train_bytes": 680, "eval_bytes": 12},
-        {"rank": 1, "compute_s": 12.0, "comm_s": 2.0, "wait_s": 2.0, "bytes_sent": 368, "bytes_recv": 600,
-         "train_bytes": 368, "eval_bytes": 0},
-        {"rank": 2, "role": "server", "compute_s": 2.0, "comm_s": 1.0, "wait_s": 1.0, "bytes_sent": 240,
-         "bytes_recv": 400, "train_bytes": 240, "eval_bytes": 0}]
+        {"rank": 0, "compute_s": 4.0, "comm_s": 2.0, "wait_s": 1.0, "epoch_s": 8.0, "cpu_s": None, "work": {},
+         "bytes_sent": 692, "bytes_recv": 288, "train_bytes": 680, "eval_bytes": 12},
+        {"rank": 1, "compute_s": 12.0, "comm_s": 2.0, "wait_s": 2.0, "epoch_s": 9.0, "cpu_s": None, "work": {},
+         "bytes_sent": 368, "bytes_recv": 600, "train_bytes": 368, "eval_bytes": 0},
+        {"rank": 2, "role": "server", "compute_s": 2.0, "comm_s": 1.0, "wait_s": 1.0, "epoch_s": 6.5, "cpu_s": None,
+         "work": {}, "bytes_sent": 240, "bytes_recv": 400, "train_bytes": 240, "eval_bytes": 0}]
     assert R.imbalance(recs) == 1.5  # 12 / mean(4, 12); the server's 2 s left out (else 12 / 6 = 2)
     assert R.imbalance([{"type": "epoch", "rank": 0, "epoch": 0, "compute_s": 0.0}]) is None
 
@@ -362,7 +362,8 @@ def test_minibatch_metrics_and_worker_sums():
     with pytest.raises(ValueError, match="no epoch records"):
         R.minibatch_metrics(minibatch_run()[:2])
     w = R.worker_totals(minibatch_run())
-    assert w[0] == {"rank": 0, "compute_s": 2.0, "comm_s": 0.0, "wait_s": 0.0, "bytes_sent": 2928,
+    assert w[0] == {"rank": 0, "compute_s": 2.0, "comm_s": 0.0, "wait_s": 0.0, "epoch_s": 7.0, "cpu_s": None,
+                    "work": {}, "bytes_sent": 2928,
                     "bytes_recv": 0, "train_bytes": 928, "eval_bytes": 2000, "sample_s": 1.0, "fetch_s": 0.5,
                     "train_s": 2.0, "overlap_s": 0.25, "remote_rows_fetched": 20, "remote_requests": 4}
     assert w[1]["remote_rows_fetched"] == 40 and isinstance(w[1]["remote_requests"], int)
@@ -374,17 +375,18 @@ def test_summary_by_hand():
     s = R.summary(ps_run(), world_size=3, status="done", cores=2, num_threads=1, backend="gloo", elapsed_s=21.0,
                   run_dir="/tmp/run")
     workers = [
-        {"rank": 0, "compute_s": 4.0, "comm_s": 2.0, "wait_s": 1.0, "bytes_sent": 692, "bytes_recv": 288,
-         "train_bytes": 680, "eval_bytes": 12},
-        {"rank": 1, "compute_s": 12.0, "comm_s": 2.0, "wait_s": 2.0, "bytes_sent": 368, "bytes_recv": 600,
-         "train_bytes": 368, "eval_bytes": 0},
-        {"rank": 2, "role": "server", "compute_s": 2.0, "comm_s": 1.0, "wait_s": 1.0, "bytes_sent": 240,
-         "bytes_recv": 400, "train_bytes": 240, "eval_bytes": 0}]
+        {"rank": 0, "compute_s": 4.0, "comm_s": 2.0, "wait_s": 1.0, "epoch_s": 8.0, "cpu_s": None, "work": {},
+         "bytes_sent": 692, "bytes_recv": 288, "train_bytes": 680, "eval_bytes": 12},
+        {"rank": 1, "compute_s": 12.0, "comm_s": 2.0, "wait_s": 2.0, "epoch_s": 9.0, "cpu_s": None, "work": {},
+         "bytes_sent": 368, "bytes_recv": 600, "train_bytes": 368, "eval_bytes": 0},
+        {"rank": 2, "role": "server", "compute_s": 2.0, "comm_s": 1.0, "wait_s": 1.0, "epoch_s": 6.5, "cpu_s": None,
+         "work": {}, "bytes_sent": 240, "bytes_recv": 400, "train_bytes": 240, "eval_bytes": 0}]
     assert s == {
         "status": "done", "world_size": 3, "cores": 2, "num_threads": 1, "oversubscribed": True, "backend": "gloo",
         "epochs": 4, "train_loss": [1.0, 0.5, 1 / 3, 0.25], "epoch_seconds": [1.5, 5.0, 4.0, 2.5],
         "test_acc": 0.75, "best_val_acc": 0.8, "best_epoch": 1, "test_acc_at_best_val": 0.6, "workers": workers,
-        "imbalance": 1.5, "cache_hit_rate": None, "bytes_matrix": [[0, 492, 200], [168, 0, 200], [120, 120, 0]],
+        "imbalance": 1.5, "work_imbalance": None, "cpu_imbalance": None, "cache_hit_rate": None,
+        "bytes_matrix": [[0, 492, 200], [168, 0, 200], [120, 120, 0]],
         "train_bytes_matrix": [[0, 480, 200], [168, 0, 200], [120, 120, 0]],
         "total_bytes": 1300, "train_bytes": 1288, "eval_bytes": 12, "halo_bytes": 600,
         "forward_rows_per_layer": [7.0, 11.5],

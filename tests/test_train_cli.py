@@ -12,7 +12,7 @@ from dgnn_lab.cli import main
 @pytest.mark.parametrize("args, message", [
     (["--model", "gat"], "unknown model 'gat'; allowed: gcn, sage"),
     (["--mode", "stale"], "unknown mode 'stale'; allowed: full-sync"),
-    (["--partition", "hdrf"], "unknown partition 'hdrf'; allowed: random, range, metis, ldg, fennel"),
+    (["--partition", "hdrfx"], "unknown partition 'hdrfx'; allowed: random, range, metis, ldg, fennel, volume, cost"),
     (["--workers", "0"], "workers must be an integer >= 1, got 0"),
     (["--hidden", "0"], "hidden must be an integer >= 1, got 0"),
     (["--layers", "-1"], "layers must be an integer >= 1, got -1"),

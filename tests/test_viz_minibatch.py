@@ -145,14 +145,14 @@ def test_dashboard_adds_the_stage_timeline_only_for_step_records():
 
     plain = Dashboard(fake_run_records(2, epochs=2), static=True)
     plain.wait(timeout=60)
-    assert set(plain.figures()) == {"curves", "phases", "bytes", "timeline"}
+    assert set(plain.figures()) == {"curves", "phases", "bytes", "timeline", "work"}
     recs = fake_run_records(2, epochs=2)
     steps = _steps(0, 1, 3) + _steps(1, 1, 3)
     live = Dashboard(iter(recs[:3] + steps + recs[3:]), static=False)
     live.wait(timeout=60)
     figs = live.figures()
-    assert list(figs) == ["curves", "phases", "bytes", "timeline", "stages"]
+    assert list(figs) == ["curves", "phases", "work", "bytes", "timeline", "stages"]
     widget = live.figure_widgets["stages"]
     assert [t.name for t in widget.data] == list(STAGES)
     assert list(widget.data[2].x) == pytest.approx([0.25] * 3 + [0.55] * 3)  # train_s - wait_s, both workers
-    assert [type(c).__name__ for c in live._grid.children].count("FigureWidget") == 5
+    assert [type(c).__name__ for c in live._grid.children].count("FigureWidget") == 6
