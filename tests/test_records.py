@@ -236,6 +236,16 @@ def test_training_traffic_apart_from_evaluation_traffic():
 
 # ------------------------------------------------------------------------------------------- time
 
+#: ``worker_totals(ps_run())``, worked out by hand (no CPU times or work counts in these records).
+PS_RUN_WORKERS = [
+        {"rank": 0, "compute_s": 4.0, "comm_s": 2.0, "wait_s": 1.0, "epoch_s": 8.0, "cpu_s": None, "work": {},
+         "bytes_sent": 692, "bytes_recv": 288, "train_bytes": 680, "eval_bytes": 12},
+        {"rank": 1, "compute_s": 12.0, "comm_s": 2.0, "wait_s": 2.0, "epoch_s": 9.0, "cpu_s": None, "work": {},
+         "bytes_sent": 368, "bytes_recv": 600, "train_bytes": 368, "eval_bytes": 0},
+        {"rank": 2, "role": "server", "compute_s": 2.0, "comm_s": 1.0, "wait_s": 1.0, "epoch_s": 6.5, "cpu_s": None,
+         "work": {}, "bytes_sent": 240, "bytes_recv": 400, "train_bytes": 240, "eval_bytes": 0}]
+
+
 def test_phase_totals_worker_totals_and_imbalance():
     recs = ps_run()
     t = R.phase_totals(recs)
@@ -247,13 +257,7 @@ def test_phase_totals_worker_totals_and_imbalance():
     assert t["epochs"].tolist() == [4, 4, 4]
     with pytest.raises(ValueError, match="epoch record from rank 2, but world_size is 2"):
         R.phase_totals(recs, 2)
-    assert R.worker_totals(recs) == [
-        {"rank": 0, "compute_s": 4.0, "comm_s": 2.0, "wait_s": 1.0, "epoch_s": 8.0, "cpu_s": None, "work": {},
-         "bytes_sent": 692, "bytes_recv": 288, "train_bytes": 680, "eval_bytes": 12},
-        {"rank": 1, "compute_s": 12.0, "comm_s": 2.0, "wait_s": 2.0, "epoch_s": 9.0, "cpu_s": None, "work": {},
-         "bytes_sent": 368, "bytes_recv": 600, "train_bytes": 368, "eval_bytes": 0},
-        {"rank": 2, "role": "server", "compute_s": 2.0, "comm_s": 1.0, "wait_s": 1.0, "epoch_s": 6.5, "cpu_s": None,
-         "work": {}, "bytes_sent": 240, "bytes_recv": 400, "train_bytes": 240, "eval_bytes": 0}]
+    assert R.worker_totals(recs) == PS_RUN_WORKERS
     assert R.imbalance(recs) == 1.5  # 12 / mean(4, 12); the server's 2 s left out (else 12 / 6 = 2)
     assert R.imbalance([{"type": "epoch", "rank": 0, "epoch": 0, "compute_s": 0.0}]) is None
 
@@ -374,13 +378,7 @@ def test_minibatch_metrics_and_worker_sums():
 def test_summary_by_hand():
     s = R.summary(ps_run(), world_size=3, status="done", cores=2, num_threads=1, backend="gloo", elapsed_s=21.0,
                   run_dir="/tmp/run")
-    workers = [
-        {"rank": 0, "compute_s": 4.0, "comm_s": 2.0, "wait_s": 1.0, "epoch_s": 8.0, "cpu_s": None, "work": {},
-         "bytes_sent": 692, "bytes_recv": 288, "train_bytes": 680, "eval_bytes": 12},
-        {"rank": 1, "compute_s": 12.0, "comm_s": 2.0, "wait_s": 2.0, "epoch_s": 9.0, "cpu_s": None, "work": {},
-         "bytes_sent": 368, "bytes_recv": 600, "train_bytes": 368, "eval_bytes": 0},
-        {"rank": 2, "role": "server", "compute_s": 2.0, "comm_s": 1.0, "wait_s": 1.0, "epoch_s": 6.5, "cpu_s": None,
-         "work": {}, "bytes_sent": 240, "bytes_recv": 400, "train_bytes": 240, "eval_bytes": 0}]
+    workers = PS_RUN_WORKERS
     assert s == {
         "status": "done", "world_size": 3, "cores": 2, "num_threads": 1, "oversubscribed": True, "backend": "gloo",
         "epochs": 4, "train_loss": [1.0, 0.5, 1 / 3, 0.25], "epoch_seconds": [1.5, 5.0, 4.0, 2.5],

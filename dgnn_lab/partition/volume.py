@@ -12,14 +12,9 @@ parts need ``v``'s row, so the connectivity objective ``km1 = sum_v (λ(e_v) - 1
 
 How: by default METIS's min-cut partition is the start and Mt-KaHyPar improves it for km1 with V-cycles
 (coarsen within the parts, refine on the way back up), so the volume never exceeds METIS's, at a fraction of
-the cost of partitioning from scratch (``start="scratch"``). Measured on a 100k-node / 1M-edge csbm graph (4
-parts, 2 cores): METIS 145,193 rows; METIS + one V-cycle 140,208 (-3.4 %) in 10-18 s; from scratch 140,286 or
-150,247 depending on the seed, in 40-56 s. On Cora (4 parts) scratch wins instead: 418 from METIS's 467, 398
-from scratch, both in well under a second.
-
-Speed: the column-net hypergraph of a random-like graph is hard to coarsen from scratch. On the lab's 2-core
-machine a 30k-node / 300k-edge csbm graph took 2-3 s from METIS's start, 9-11 s from scratch (about 5 s with
-``preset="default"``, not deterministic), against 0.1 s for METIS alone. See ``benchmarks/bench_volume.py``.
+the cost of partitioning from scratch (``start="scratch"``, which sometimes finds a lower volume on small
+graphs and depends more on the seed on large ones). Either is far slower than METIS alone: the column-net
+hypergraph of a random-like graph is hard to coarsen. Figures: ``benchmarks/bench_volume.py`` and the README.
 
 Determinism: Mt-KaHyPar's ``DETERMINISTIC`` preset gives the same partition for the same input on any number
 of threads (tested). Its own seed cannot be set from Python (``mtkahypar.set_seed`` is overwritten by the
@@ -74,10 +69,8 @@ def combined_node_weights(balance: Sequence[str], num_nodes: int, in_degree: np.
 
     Unlike METIS's constraints, the node count is not balanced alongside: with one key, that key is balanced
     (within ``eps``) and node counts are free; with several, only their sum is balanced, so a part may hold
-    more of one key if it holds less of another. Measured on a 1200-node csbm graph whose training nodes are
-    one community (4 parts): ``balance="train"`` gave train imbalance 1.03 and node imbalance 2.25 (3.25 from
-    scratch; METIS's two constraints: 1.03 / 1.03). Adding the node count as a term (tried on a 4000-node
-    graph, from scratch) gave 1.65 / 2.0, no better on either.
+    more of one key if it holds less of another. A key concentrated in one community (all training nodes in
+    one part of the graph) can then leave node counts far from balanced; METIS's separate constraints keep both.
     """
     cols = balance_weights(balance, num_nodes, in_degree, train_mask)[:, 1:].astype(np.float64)
     sums = cols.sum(axis=0)
