@@ -9,7 +9,7 @@ import sys
 from dgnn_lab.cli.common import CLIError, LazyArgumentParser
 
 #: Subcommand modules, in the order ``--help`` lists them. A module missing from a checkout is skipped.
-COMMANDS = ("doctor", "datasets", "partition", "train", "demo", "lab", "course")
+COMMANDS = ("doctor", "datasets", "partition", "train", "report", "demo", "lab", "course")
 
 
 def build_parser() -> argparse.ArgumentParser:
