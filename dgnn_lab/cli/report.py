@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dgnn_lab.cli.common import CLIError, add_json_flag, print_json
+from dgnn_lab.cli.common import CLIError, add_json_flag
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -19,7 +19,7 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dgnn_lab.cli.train import report, training_summary
+    from dgnn_lab.cli.train import print_summary, training_summary
     from dgnn_lab.dist import RunResult
 
     run_dir = Path(args.run_dir)
@@ -31,9 +31,4 @@ def run(args: argparse.Namespace) -> int:
         result = RunResult.load(run_dir)
     except (OSError, ValueError) as exc:
         raise CLIError(f"cannot read the run in {run_dir}: {exc}") from None
-    summary = training_summary(result)
-    if args.json:
-        print_json(summary)
-    else:
-        print(report(summary))
-    return 0 if summary["status"] == "done" else 1
+    return print_summary(training_summary(result), args.json)

@@ -190,8 +190,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         bar.close()
-    summary = training_summary(result)
-    if args.json:
+    return print_summary(training_summary(result), args.json)
+
+
+def print_summary(summary: dict, as_json: bool) -> int:
+    """Print a training summary as JSON or as the report; the exit code: 0 when the run is done, else 1."""
+    if as_json:
         print_json(summary)
     else:
         print(report(summary))

@@ -37,15 +37,8 @@ class FullGraph(ExecutionModel):
         cfg, dev = w.cfg, w.device
         self.graph = graph = w.local_graph()
         data = w.data
-        own = graph.owned
-        self.x, self.y = data.x[own].to(dev), data.y[own].to(dev)
-        self.masks = [m[own].to(dev) for m in (data.train_mask, data.val_mask, data.test_mask)]
-        self.totals = [int(m.sum()) for m in (data.train_mask, data.val_mask, data.test_mask)]
-        self.n_train = max(self.totals[0], 1)
-        self.model = w.build_model(DistGNN, data.num_features, int(data.y.max()) + 1)
-        self.params = list(self.model.parameters())
-        w.sync.bind(w.comm, self.params, w.optimizer(self.params), cfg)
-        w.seed_dropout()
+        self.x = data.x[graph.owned].to(dev)
+        bind_model(self, DistGNN, graph.owned)
         self.halo = build_strategy(cfg.halo, cfg)
         self.halo.codec = w.codec
         self.halo.setup(graph, w.comm, cfg.layers)
@@ -82,6 +75,23 @@ class FullGraph(ExecutionModel):
 
 
 register_execution(FullGraph.name, FullGraph, builtin=True)
+
+
+def bind_model(em: ExecutionModel, cls: type, owned: Tensor) -> None:
+    """What every full-graph model sets up the same way: labels and train/val/test masks of the ``owned``
+    nodes (``em.y``, ``em.masks``), the global counts (``em.totals``, ``em.n_train``), the model ``cls`` from
+    PyG's initial weights (``em.model``, ``em.params``) bound to the gradient synchronisation, and dropout
+    seeds."""
+    w = em.w
+    data, dev = w.data, w.device
+    em.y = data.y[owned].to(dev)
+    em.masks = [m[owned].to(dev) for m in (data.train_mask, data.val_mask, data.test_mask)]
+    em.totals = [int(m.sum()) for m in (data.train_mask, data.val_mask, data.test_mask)]
+    em.n_train = max(em.totals[0], 1)
+    em.model = w.build_model(cls, data.num_features, int(data.y.max()) + 1)
+    em.params = list(em.model.parameters())
+    w.sync.bind(w.comm, em.params, w.optimizer(em.params), w.cfg)
+    w.seed_dropout()
 
 
 def layer_work(layers: int, rows: int, edges: int) -> dict:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from dgnn_lab.execution.full_graph import evaluate, layer_work
+from dgnn_lab.execution.full_graph import bind_model, evaluate, layer_work
 from dgnn_lab.execution.loop import ExecutionModel, register_execution
 from dgnn_lab.execution.models import VertexCutGNN
 from dgnn_lab.partition.local_graph import VertexCutGraph, global_in_degree
@@ -57,16 +57,8 @@ class VertexCut(ExecutionModel):
         graph.send_index = [i.to(dev) for i in graph.send_index]
         graph.method = book["method"]
         self.graph = graph
-        own = graph.owned
         self.x = data.x[graph.local_to_global].to(dev)  # every replica's features: DistGNN replicates them
-        self.y = data.y[own].to(dev)
-        self.masks = [m[own].to(dev) for m in (data.train_mask, data.val_mask, data.test_mask)]
-        self.totals = [int(m.sum()) for m in (data.train_mask, data.val_mask, data.test_mask)]
-        self.n_train = max(self.totals[0], 1)
-        self.model = w.build_model(VertexCutGNN, data.num_features, int(data.y.max()) + 1)
-        self.params = list(self.model.parameters())
-        w.sync.bind(w.comm, self.params, w.optimizer(self.params), cfg)
-        w.seed_dropout()
+        bind_model(self, VertexCutGNN, graph.owned)  # labels and the loss: masters only
         w.drop_data()
         self.work = self._work()
         return {"num_owned": graph.num_owned, "num_halo": graph.num_halo,
